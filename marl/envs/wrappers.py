@@ -1,0 +1,168 @@
+"""Wrappers that every trainer stacks on a game: auto-reset, episode statistics, reward modes.
+
+The usual stack is `RewardMode(EpisodeStatistics(AutoReset(game)))`: statistics see the game's
+individual rewards whatever the reward mode the learner trains on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from marl.envs.base import Env, Info, PyTree
+
+REWARD_MODES = ("individual", "collective")
+
+
+@dataclasses.dataclass(frozen=True)
+class Wrapper(Env):
+    """Delegates the whole contract to `env`; subclasses override what they change."""
+
+    env: Env
+
+    @property
+    def num_agents(self) -> int:
+        return self.env.num_agents
+
+    @property
+    def num_actions(self) -> int:
+        return self.env.num_actions
+
+    @property
+    def obs_shape(self) -> tuple[int, ...]:
+        return self.env.obs_shape
+
+    @property
+    def max_steps(self) -> int:
+        return self.env.max_steps
+
+    @property
+    def reward_components(self) -> tuple[str, ...]:
+        return self.env.reward_components
+
+    @property
+    def unwrapped(self) -> Env:
+        return self.env.unwrapped
+
+    def reset(self, key: jax.Array) -> tuple[jax.Array, PyTree]:
+        return self.env.reset(key)
+
+    def step(self, key, state, actions):
+        return self.env.step(key, state, actions)
+
+    def global_state(self, state: PyTree) -> jax.Array:
+        return self.env.global_state(state)
+
+    def render(self, state: PyTree) -> Any:
+        return self.env.render(state)
+
+
+def _select(done: jax.Array, if_done: PyTree, otherwise: PyTree) -> PyTree:
+    return jax.tree.map(lambda a, b: jnp.where(done, a, b), if_done, otherwise)
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoReset(Wrapper):
+    """On the last step of an episode, returns the first observation and state of a new one.
+
+    `reward`, `done` and `info` still describe the step that ended the episode. Under `vmap` the
+    reset is computed on every step, which is why every game keeps its reset as cheap as a step.
+    """
+
+    def step(self, key, state, actions):
+        step_key, reset_key = jax.random.split(key)
+        obs, next_state, reward, done, info = self.env.step(step_key, state, actions)
+        reset_obs, reset_state = self.env.reset(reset_key)
+        obs, next_state = _select(done, (reset_obs, reset_state), (obs, next_state))
+        return obs, next_state, reward, done, info
+
+
+@struct.dataclass
+class EpisodeStatisticsState:
+    """Running totals of the current episode next to the wrapped env's state.
+
+    episode_return `[N]`, episode_length `[]` int32, info_totals: the running sum of every info
+    entry (same shapes as the info).
+    """
+
+    env_state: PyTree
+    episode_return: jax.Array
+    episode_length: jax.Array
+    info_totals: Info
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeStatistics(Wrapper):
+    """Carries episode returns, lengths and summed info counters in the state, as arrays.
+
+    Adds to `info`: `episode_return` `[N]`, `episode_length` `[]` and `episode_totals` (a dict
+    with the episode sum of every info entry). They hold the totals of the episode up to and
+    including this step; read them where `done` is true to get completed episodes.
+    """
+
+    def _zero_totals(self, key: jax.Array) -> Info:
+        def first_step_info(key):
+            _, state = self.env.reset(key)
+            return self.env.step(key, state, jnp.zeros(self.num_agents, jnp.int32))[4]
+
+        info_shapes = jax.eval_shape(first_step_info, key)
+        return jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.float32), info_shapes)
+
+    def reset(self, key: jax.Array) -> tuple[jax.Array, EpisodeStatisticsState]:
+        obs, env_state = self.env.reset(key)
+        state = EpisodeStatisticsState(
+            env_state=env_state,
+            episode_return=jnp.zeros(self.num_agents, jnp.float32),
+            episode_length=jnp.zeros((), jnp.int32),
+            info_totals=self._zero_totals(key),
+        )
+        return obs, state
+
+    def step(self, key, state: EpisodeStatisticsState, actions):
+        obs, env_state, reward, done, info = self.env.step(key, state.env_state, actions)
+        episode_return = state.episode_return + reward
+        episode_length = state.episode_length + 1
+        totals = jax.tree.map(lambda t, x: t + x.astype(jnp.float32), state.info_totals, info)
+        keep = jnp.logical_not(done)
+        next_state = EpisodeStatisticsState(
+            env_state=env_state,
+            episode_return=episode_return * keep,
+            episode_length=episode_length * keep,
+            info_totals=jax.tree.map(lambda t: t * keep, totals),
+        )
+        info = {
+            **info,
+            "episode_return": episode_return,
+            "episode_length": episode_length,
+            "episode_totals": totals,
+        }
+        return obs, next_state, reward, done, info
+
+    def global_state(self, state: EpisodeStatisticsState) -> jax.Array:
+        return self.env.global_state(state.env_state)
+
+    def render(self, state: EpisodeStatisticsState) -> Any:
+        return self.env.render(state.env_state)
+
+
+@dataclasses.dataclass(frozen=True)
+class CollectiveReward(Wrapper):
+    """Every agent receives the sum of all agents' rewards; `info["individual_reward"]` keeps r_i."""
+
+    def step(self, key, state, actions):
+        obs, state, reward, done, info = self.env.step(key, state, actions)
+        collective = jnp.broadcast_to(reward.sum(), reward.shape)
+        return obs, state, collective, done, {**info, "individual_reward": reward}
+
+
+def with_reward_mode(env: Env, reward_mode: str) -> Env:
+    """Wrap `env` so that learners receive rewards in `reward_mode` (see `REWARD_MODES`)."""
+    if reward_mode == "individual":
+        return env
+    if reward_mode == "collective":
+        return CollectiveReward(env)
+    raise ValueError(f"reward_mode must be one of {', '.join(REWARD_MODES)}; got {reward_mode!r}")
