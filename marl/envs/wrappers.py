@@ -166,3 +166,8 @@ def with_reward_mode(env: Env, reward_mode: str) -> Env:
     if reward_mode == "collective":
         return CollectiveReward(env)
     raise ValueError(f"reward_mode must be one of {', '.join(REWARD_MODES)}; got {reward_mode!r}")
+
+
+def training_env(env: Env, reward_mode: str = "individual") -> Env:
+    """The stack trainers step: auto-reset, episode statistics, then the learner's reward mode."""
+    return with_reward_mode(EpisodeStatistics(AutoReset(env)), reward_mode)

@@ -1,0 +1,409 @@
+"""Independent PPO (IPPO): one PPO learner per agent, or one network shared by all agents.
+
+Spec: `specs/algos/ppo.md`. With `share_params=false` (default) every agent owns its parameters,
+Adam state, gradient clip, minibatch permutation and advantage normalisation: the whole learning
+step is `jax.vmap`-ed over a leading agent axis. With `share_params=true` one network sees the
+rows of all agents, with a one-hot agent id appended (unless `agent_id=false`).
+
+Array layout inside an update: `[T, E, N, ...]` (time, parallel env, agent).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import distrax
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from marl.algos.gae import gae
+from marl.config import ConfigError, require, require_choice
+from marl.envs.base import Env
+from marl.envs.wrappers import REWARD_MODES, training_env
+from marl.networks import ACTIVATIONS, ENCODERS, ActorCritic
+
+ADV_NORMS = ("minibatch", "batch", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Hyperparameters of `algo=ppo` (`configs/algo/ppo.yaml` documents each one)."""
+
+    IGNORED_KEYS = ("name",)
+
+    total_timesteps: int = 1_000_000
+    num_envs: int = 16
+    num_steps: int = 128
+    lr: float = 2.5e-4
+    anneal_lr: bool = True
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    clip_value: bool = True
+    ent_coef: float = 0.01
+    ent_coef_final: float | None = None
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    update_epochs: int = 4
+    num_minibatches: int = 4
+    adv_norm: str = "minibatch"
+    share_params: bool = False
+    agent_id: bool = True
+    encoder: str = "auto"
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    reward_mode: str = "individual"
+
+    @property
+    def env_steps_per_update(self) -> int:
+        return self.num_steps * self.num_envs
+
+    @property
+    def num_updates(self) -> int:
+        return self.total_timesteps // self.env_steps_per_update
+
+    def validate(self, where: str = "algo") -> None:
+        """Range checks that need no environment; `ConfigError` names the offending key."""
+        for key in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
+            require(getattr(self, key) >= 1, f"{where}.{key} must be >= 1; got {getattr(self, key)}")
+        require(self.lr > 0, f"{where}.lr must be > 0; got {self.lr}")
+        for key in ("gamma", "gae_lambda"):
+            value = getattr(self, key)
+            require(0 <= value <= 1, f"{where}.{key} must be in [0, 1]; got {value}")
+        for key in ("clip_eps", "vf_coef", "max_grad_norm", "ent_coef"):
+            value = getattr(self, key)
+            require(value >= 0, f"{where}.{key} must be >= 0; got {value}")
+        require(
+            self.num_updates >= 1,
+            f"{where}.total_timesteps ({self.total_timesteps}) must be at least num_steps x "
+            f"num_envs = {self.env_steps_per_update} (one update)",
+        )
+        require_choice(self.adv_norm, ADV_NORMS, f"{where}.adv_norm")
+        require_choice(self.encoder, ("auto", *ENCODERS), f"{where}.encoder")
+        require_choice(self.activation, tuple(ACTIVATIONS), f"{where}.activation")
+        require_choice(self.reward_mode, REWARD_MODES, f"{where}.reward_mode")
+        require(
+            len(self.hidden_sizes) >= 1 and min(self.hidden_sizes) >= 1,
+            f"{where}.hidden_sizes must be a non-empty list of positive widths",
+        )
+
+    def rows_per_update(self, num_agents: int) -> int:
+        """Rows one learner sees per update: T x E, times N when parameters are shared."""
+        return self.env_steps_per_update * (num_agents if self.share_params else 1)
+
+
+@struct.dataclass
+class PPOState:
+    """Everything a PPO run carries between updates (the checkpointed train state).
+
+    params / opt_state: leading agent axis `[N]` unless `share_params`; env_state: `[E]` envs;
+    last_obs `[E, N, *obs_shape]`; key: PRNG key; update_step: int32 `[]`.
+    """
+
+    params: Any
+    opt_state: Any
+    env_state: Any
+    last_obs: jax.Array
+    key: jax.Array
+    update_step: jax.Array
+
+
+def _encoder_for(obs_shape: tuple[int, ...], encoder: str) -> str:
+    if encoder != "auto":
+        return encoder
+    return "cnn" if len(obs_shape) == 3 else "mlp"
+
+
+def _policy_entropy_logp(logits: jax.Array, actions: jax.Array) -> tuple[jax.Array, jax.Array]:
+    dist = distrax.Categorical(logits=logits)
+    return dist.log_prob(actions), dist.entropy()
+
+
+class PPO:
+    """IPPO trainer: `init(key) -> PPOState`, `update(state) -> (state, metrics)`, `act`."""
+
+    def __init__(self, env: Env, config: PPOConfig):
+        config.validate()
+        if config.encoder == "cnn" and len(env.obs_shape) != 3:
+            raise ConfigError(
+                f"algo.encoder=cnn needs grid observations (H, W, C); this env gives {env.obs_shape}"
+            )
+        rows = config.rows_per_update(env.num_agents)
+        if rows % config.num_minibatches:
+            raise ConfigError(
+                f"algo.num_minibatches ({config.num_minibatches}) must divide the rows per update "
+                f"({rows} = num_steps {config.num_steps} x num_envs {config.num_envs}"
+                + (f" x agents {env.num_agents}" if config.share_params else "")
+                + ")"
+            )
+        self.env = env
+        self.config = config
+        self.train_env = training_env(env, config.reward_mode)
+        self.num_agents = env.num_agents
+        self.uses_agent_id = config.share_params and config.agent_id
+        self.network = ActorCritic(
+            num_actions=env.num_actions,
+            encoder=_encoder_for(env.obs_shape, config.encoder),
+            hidden_sizes=config.hidden_sizes,
+            activation=config.activation,
+        )
+        self.minibatches_per_update = config.update_epochs * config.num_minibatches
+        self.optimizer = optax.chain(
+            optax.clip_by_global_norm(config.max_grad_norm),
+            optax.adam(self._learning_rate, eps=1e-5),
+        )
+
+    # ------------------------------------------------------------------ schedules
+    @property
+    def num_updates(self) -> int:
+        return self.config.num_updates
+
+    @property
+    def env_steps_per_update(self) -> int:
+        return self.config.env_steps_per_update
+
+    def _learning_rate(self, optimizer_step: jax.Array) -> jax.Array:
+        """lr at optimiser step k: lr (1 - floor(k / (epochs x minibatches)) / num_updates)."""
+        if not self.config.anneal_lr:
+            return jnp.asarray(self.config.lr, jnp.float32)
+        update_index = optimizer_step // self.minibatches_per_update
+        return self.config.lr * (1.0 - update_index / self.num_updates)
+
+    def entropy_coef(self, update_step: jax.Array) -> jax.Array:
+        """Entropy weight at update u: linear from ent_coef to ent_coef_final over the updates."""
+        start, final = self.config.ent_coef, self.config.ent_coef_final
+        if final is None:
+            return jnp.asarray(start, jnp.float32)
+        progress = jnp.minimum(update_step / max(self.num_updates - 1, 1), 1.0)
+        return start + (final - start) * progress
+
+    # ------------------------------------------------------------------ network application
+    def _agent_ids(self, batch_shape: tuple[int, ...]) -> jax.Array:
+        """One-hot ids `[*batch_shape, N, N]` for observations laid out `[*batch_shape, N, ...]`."""
+        return jnp.broadcast_to(jnp.eye(self.num_agents), (*batch_shape, self.num_agents, self.num_agents))
+
+    def _apply_rows(self, params, obs: jax.Array, agent_id: jax.Array | None):
+        """One network on rows: obs `[R, *obs_shape]` -> logits `[R, A]`, values `[R]`."""
+        return self.network.apply(params, obs, agent_id)
+
+    def policy(self, params, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Logits `[B, N, A]` and values `[B, N]` for observations `[B, N, *obs_shape]`."""
+        batch = obs.shape[0]
+        if self.config.share_params:
+            rows = obs.reshape(batch * self.num_agents, *obs.shape[2:])
+            ids = self._agent_ids((batch,)).reshape(batch * self.num_agents, -1)
+            logits, values = self._apply_rows(params, rows, ids if self.uses_agent_id else None)
+            return logits.reshape(batch, self.num_agents, -1), values.reshape(batch, self.num_agents)
+        return jax.vmap(self._apply_rows, in_axes=(0, 1, None), out_axes=(1, 1))(params, obs, None)
+
+    # ------------------------------------------------------------------ contract
+    def init(self, key: jax.Array) -> PPOState:
+        """Fresh parameters, optimiser state and `num_envs` reset environments."""
+        key, params_key, env_key = jax.random.split(key, 3)
+        dummy_obs = jnp.zeros((1, *self.env.obs_shape), jnp.float32)
+        dummy_id = jnp.zeros((1, self.num_agents), jnp.float32) if self.uses_agent_id else None
+        if self.config.share_params:
+            params = self.network.init(params_key, dummy_obs, dummy_id)
+            opt_state = self.optimizer.init(params)
+        else:
+            agent_keys = jax.random.split(params_key, self.num_agents)
+            params = jax.vmap(lambda k: self.network.init(k, dummy_obs, None))(agent_keys)
+            opt_state = jax.vmap(self.optimizer.init)(params)
+        obs, env_state = jax.vmap(self.train_env.reset)(
+            jax.random.split(env_key, self.config.num_envs)
+        )
+        return PPOState(
+            params=params,
+            opt_state=opt_state,
+            env_state=env_state,
+            last_obs=obs,
+            key=key,
+            update_step=jnp.zeros((), jnp.int32),
+        )
+
+    def act(self, params, obs: jax.Array, key: jax.Array) -> jax.Array:
+        """Sample actions int32 `[B, N]` for observations `[B, N, *obs_shape]`."""
+        logits, _ = self.policy(params, obs)
+        return jax.random.categorical(key, logits).astype(jnp.int32)
+
+    def update(self, state: PPOState) -> tuple[PPOState, dict[str, jax.Array]]:
+        """Collect `num_steps` x `num_envs` transitions, then learn for `update_epochs` epochs."""
+        key, rollout_key, learn_key = jax.random.split(state.key, 3)
+        (env_state, last_obs), trajectory = self._rollout(state, rollout_key)
+        _, last_values = self.policy(state.params, last_obs)
+        advantages, returns = gae(
+            trajectory["reward"],
+            trajectory["value"],
+            jnp.broadcast_to(trajectory["done"][..., None], trajectory["reward"].shape),
+            last_values,
+            self.config.gamma,
+            self.config.gae_lambda,
+        )
+        if self.config.adv_norm == "batch":
+            mean = advantages.mean(axis=(0, 1), keepdims=True)
+            std = advantages.std(axis=(0, 1), keepdims=True)
+            advantages = (advantages - mean) / (std + 1e-8)
+        ent_coef = self.entropy_coef(state.update_step)
+        params, opt_state, learn_metrics = self._learn(
+            state.params, state.opt_state, trajectory, advantages, returns, ent_coef, learn_key
+        )
+        metrics = {
+            **learn_metrics,
+            **self._episode_metrics(trajectory["done"], trajectory["info"]),
+            "ent_coef": ent_coef,
+            "lr": self._learning_rate(state.update_step * self.minibatches_per_update),
+        }
+        new_state = PPOState(
+            params=params,
+            opt_state=opt_state,
+            env_state=env_state,
+            last_obs=last_obs,
+            key=key,
+            update_step=state.update_step + 1,
+        )
+        return new_state, metrics
+
+    # ------------------------------------------------------------------ pieces of an update
+    def _rollout(self, state: PPOState, key: jax.Array):
+        step_env = jax.vmap(self.train_env.step)
+
+        def one_step(carry, step_key):
+            env_state, obs = carry
+            action_key, env_key = jax.random.split(step_key)
+            logits, value = self.policy(state.params, obs)
+            action = jax.random.categorical(action_key, logits).astype(jnp.int32)
+            log_prob, _ = _policy_entropy_logp(logits, action)
+            next_obs, env_state, reward, done, info = step_env(
+                jax.random.split(env_key, self.config.num_envs), env_state, action
+            )
+            transition = {
+                "obs": obs,
+                "action": action,
+                "log_prob": log_prob,
+                "value": value,
+                "reward": reward,
+                "done": done,
+                "info": info,
+            }
+            return (env_state, next_obs), transition
+
+        return jax.lax.scan(
+            one_step,
+            (state.env_state, state.last_obs),
+            jax.random.split(key, self.config.num_steps),
+        )
+
+    def _learn(self, params, opt_state, trajectory, advantages, returns, ent_coef, key):
+        """Epochs of minibatch updates; vmapped over agents unless parameters are shared."""
+        per_agent = {
+            "obs": trajectory["obs"],
+            "action": trajectory["action"],
+            "log_prob": trajectory["log_prob"],
+            "value": trajectory["value"],
+            "advantage": advantages,
+            "return": returns,
+        }
+        if self.config.share_params:
+            if self.uses_agent_id:
+                per_agent["agent_id"] = self._agent_ids(trajectory["action"].shape[:2])
+            rows = jax.tree.map(lambda x: x.reshape(-1, *x.shape[3:]), per_agent)
+            return self._learn_one(params, opt_state, rows, ent_coef, key)
+        rows = jax.tree.map(
+            lambda x: jnp.moveaxis(x, 2, 0).reshape(self.num_agents, -1, *x.shape[3:]), per_agent
+        )
+        agent_keys = jax.random.split(key, self.num_agents)
+        params, opt_state, metrics = jax.vmap(self._learn_one, in_axes=(0, 0, 0, None, 0))(
+            params, opt_state, rows, ent_coef, agent_keys
+        )
+        return params, opt_state, jax.tree.map(lambda m: m.mean(), metrics)
+
+    def _learn_one(self, params, opt_state, rows: dict[str, jax.Array], ent_coef, key):
+        """One learner's epochs over its rows `[R, ...]`."""
+        num_rows = rows["action"].shape[0]
+        minibatch_size = num_rows // self.config.num_minibatches
+        grad_fn = jax.value_and_grad(self._loss, has_aux=True)
+
+        def minibatch_step(carry, minibatch):
+            params, opt_state = carry
+            (_, aux), grads = grad_fn(params, minibatch, ent_coef)
+            updates, opt_state = self.optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), aux
+
+        def epoch(carry, epoch_key):
+            order = jax.random.permutation(epoch_key, num_rows)
+            minibatches = jax.tree.map(
+                lambda x: x[order].reshape(self.config.num_minibatches, minibatch_size, *x.shape[1:]),
+                rows,
+            )
+            return jax.lax.scan(minibatch_step, carry, minibatches)
+
+        (params, opt_state), aux = jax.lax.scan(
+            epoch, (params, opt_state), jax.random.split(key, self.config.update_epochs)
+        )
+        return params, opt_state, jax.tree.map(lambda m: m.mean(), aux)
+
+    def _loss(self, params, minibatch: dict[str, jax.Array], ent_coef):
+        """Clipped PPO loss on one minibatch of rows; returns (total, named parts)."""
+        config = self.config
+        logits, value = self._apply_rows(params, minibatch["obs"], minibatch.get("agent_id"))
+        log_prob, entropy = _policy_entropy_logp(logits, minibatch["action"])
+        advantage = minibatch["advantage"]
+        if config.adv_norm == "minibatch":
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        log_ratio = log_prob - minibatch["log_prob"]
+        ratio = jnp.exp(log_ratio)
+        clipped_ratio = jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps)
+        policy_loss = -jnp.minimum(ratio * advantage, clipped_ratio * advantage).mean()
+        value_error = jnp.square(value - minibatch["return"])
+        if config.clip_value:
+            clipped_value = minibatch["value"] + jnp.clip(
+                value - minibatch["value"], -config.clip_eps, config.clip_eps
+            )
+            value_error = jnp.maximum(value_error, jnp.square(clipped_value - minibatch["return"]))
+        value_loss = 0.5 * value_error.mean()
+        mean_entropy = entropy.mean()
+        total = policy_loss + config.vf_coef * value_loss - ent_coef * mean_entropy
+        aux = {
+            "loss/total": total,
+            "loss/policy": policy_loss,
+            "loss/value": value_loss,
+            "entropy": mean_entropy,
+            "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
+            "clip_frac": (jnp.abs(ratio - 1.0) > config.clip_eps).mean(),
+        }
+        return total, aux
+
+    def _episode_metrics(self, done: jax.Array, info: dict[str, Any]) -> dict[str, jax.Array]:
+        """Means over the episodes that ended in this rollout (NaN when none ended).
+
+        `episode/return` `[N]` (individual rewards), `episode/collective_return` `[]`,
+        `episode/length` `[]`, `episode/count` `[]`, and `episode/<counter>` for every info
+        counter summed over the episode (reward-vector components by name).
+        """
+        count = done.sum()
+        weights = done.astype(jnp.float32)
+
+        def completed_mean(values: jax.Array) -> jax.Array:
+            w = weights.reshape(*weights.shape, *([1] * (values.ndim - 2)))
+            total = (values * w).sum(axis=(0, 1))
+            return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
+
+        returns = completed_mean(info["episode_return"])
+        metrics = {
+            "episode/return": returns,
+            "episode/collective_return": returns.sum(),
+            "episode/length": completed_mean(info["episode_length"].astype(jnp.float32)),
+            "episode/count": count.astype(jnp.float32),
+        }
+        totals = info["episode_totals"]
+        for name, values in totals.items():
+            if name == "reward_vector":
+                per_component = completed_mean(values)
+                for index, component in enumerate(self.env.reward_components):
+                    metrics[f"episode/{component}"] = per_component[..., index]
+            else:
+                metrics[f"episode/{name}"] = completed_mean(values)
+        return metrics

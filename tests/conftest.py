@@ -1,0 +1,51 @@
+"""Shared test helpers: composing the real Hydra config and running tiny trainings in-process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from marl.run.cli import CONFIG_DIR
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_PPO = [
+    "algo.total_timesteps=800",
+    "algo.num_envs=4",
+    "algo.num_steps=20",
+    "algo.num_minibatches=2",
+    "algo.update_epochs=1",
+    "run.updates_per_chunk=2",
+    "run.progress=false",
+]
+
+
+def compose_config(overrides: list[str]):
+    """The config `scripts/train.py` would see for these command-line overrides."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose("config", overrides=overrides)
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    with (Path(run_dir) / "metrics.jsonl").open() as handle:
+        return [json.loads(line) for line in handle]
+
+
+def run_script(script: str, args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    """Run `scripts/<script>` with `args` in a subprocess, capturing text output."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "scripts" / script), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def tiny_ppo() -> list[str]:
+    return list(TINY_PPO)
