@@ -1,0 +1,164 @@
+"""Evaluation: load a trained run, play whole episodes, summarise them per episode.
+
+`load_policy(run_dir)` rebuilds the env and trainer from the run's saved `config.yaml` and restores
+the latest checkpoint; `play_episodes` runs `max_steps` steps of many episodes in parallel;
+`summarise` turns the trajectories into returns, cooperation rates, the conditional cooperation
+table of two-player matrix games and the social metrics, each aggregated over episodes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from omegaconf import OmegaConf
+
+from marl.config import ConfigError
+from marl.eval import social_metrics
+from marl.run.checkpoint import Checkpoints, has_checkpoint
+from marl.run.cli import RESOLVED_CONFIG_FILE
+from marl.run.experiment import build_env, build_trainer
+from marl.run.runner import seed_keys
+
+OUTCOME_NAMES = ("CC", "CD", "DC", "DD")
+NOT_COUNTERS = ("action", "reward", "reward_vector", "joint_action")
+
+
+@dataclasses.dataclass
+class LoadedRun:
+    """A trained run: its config, the env and trainer it trained with, and its parameters."""
+
+    cfg: Any
+    env: Any
+    trainer: Any
+    params: Any  # parameters of one seed (leading agent axis unless share_params)
+    updates_done: int
+
+
+def load_policy(run_dir: Path, seed_index: int = 0) -> LoadedRun:
+    """Rebuild the run in `run_dir` and restore the parameters of its `seed_index`-th seed."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / RESOLVED_CONFIG_FILE
+    if not config_path.exists() or not has_checkpoint(run_dir):
+        raise ConfigError(f"{run_dir} is not a training run directory (no config.yaml or checkpoint)")
+    cfg = OmegaConf.load(config_path)
+    if not 0 <= seed_index < cfg.num_seeds:
+        raise ConfigError(f"seed_index must be in [0, {cfg.num_seeds - 1}]; got {seed_index}")
+    env = build_env(cfg.env)
+    trainer = build_trainer(cfg.algo, env)
+    checkpoints = Checkpoints(run_dir, cfg.run.keep_checkpoints)
+    try:
+        updates_done = checkpoints.latest_step()
+        template = jax.eval_shape(jax.vmap(trainer.init), seed_keys(cfg.seed, cfg.num_seeds))
+        state = checkpoints.restore(updates_done, template)
+    finally:
+        checkpoints.close()
+    params = jax.tree.map(lambda leaf: leaf[seed_index], state.params)
+    return LoadedRun(cfg, env, trainer, params, updates_done)
+
+
+def policy_against(run: LoadedRun, opponent: str | None):
+    """(env, trainer, params) for playing the trained policy against `opponent`.
+
+    opponent None: the env the run trained on. "self": the trained game without a fixed opponent,
+    every seat played by the trained agent 0 (for runs trained against a fixed opponent). A
+    strategy name: agent 0 of the trained policy against that fixed strategy.
+    """
+    if opponent is None:
+        return run.env, run.trainer, run.params
+    if run.trainer.config.share_params:
+        raise ConfigError("opponent needs a run trained with algo.share_params=false")
+    base_env_cfg = {**run.cfg.env, "opponent": None if opponent == "self" else opponent}
+    env = build_env(base_env_cfg)
+    trainer = build_trainer(run.cfg.algo, env)
+    agent_zero = jnp.zeros(env.num_agents, jnp.int32)
+    params = jax.tree.map(lambda leaf: leaf[agent_zero], run.params)
+    return env, trainer, params
+
+
+def play_episodes(env, trainer, params, key: jax.Array, num_episodes: int, greedy: bool = False):
+    """Play `num_episodes` whole episodes in parallel from fresh resets.
+
+    Returns a dict of arrays with leading axes `[T, episodes]`: `obs`, `action` `[T, E, N]`,
+    `reward` `[T, E, N]` and every info entry.
+    """
+
+    def run(key):
+        reset_key, play_key = jax.random.split(key)
+        obs, state = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
+
+        def one_step(carry, step_key):
+            obs, state = carry
+            action_key, env_key = jax.random.split(step_key)
+            if greedy:
+                logits, _ = trainer.policy(params, obs)
+                action = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+            else:
+                action = trainer.act(params, obs, action_key)
+            next_obs, state, reward, done, info = jax.vmap(env.step)(
+                jax.random.split(env_key, num_episodes), state, action
+            )
+            return (next_obs, state), {"action": action, "reward": reward, **info}
+
+        _, trajectory = jax.lax.scan(
+            one_step, (obs, state), jax.random.split(play_key, env.max_steps)
+        )
+        return trajectory
+
+    return jax.device_get(jax.jit(run)(key))
+
+
+def conditional_cooperation(actions: np.ndarray) -> dict[str, np.ndarray]:
+    """P(agent i cooperates at t | joint outcome at t-1) for two-player games.
+
+    actions `[T, E, 2]`; outcomes are written from agent 0's side (a0 a1); START is the first step.
+    Returns outcome name -> `[2]` probabilities (NaN where the outcome never occurred).
+    """
+    cooperated = actions == 0
+    table = {"START": cooperated[0].mean(axis=0)}
+    previous = actions[:-1, :, 0] * 2 + actions[:-1, :, 1]
+    for index, name in enumerate(OUTCOME_NAMES):
+        mask = previous == index
+        count = mask.sum()
+        table[name] = (
+            (cooperated[1:] & mask[..., None]).sum(axis=(0, 1)) / count
+            if count
+            else np.full(2, np.nan)
+        )
+    return table
+
+
+def summarise(trajectory: dict[str, np.ndarray], two_player_matrix: bool) -> dict[str, Any]:
+    """Per-episode metrics aggregated over episodes: {name: (mean, standard error)}, plus the
+    conditional cooperation table for two-player matrix games."""
+    rewards = jnp.asarray(trajectory["reward"]).swapaxes(0, 1)  # [E, T, N]
+    actions = jnp.asarray(trajectory["action"]).swapaxes(0, 1)
+    present = trajectory.get("present")
+    resources = trajectory.get("apples_eaten")
+    per_episode = jax.vmap(social_metrics.episode_social_metrics)(
+        rewards,
+        None if present is None else jnp.asarray(present).swapaxes(0, 1),
+        None if resources is None else jnp.asarray(resources).swapaxes(0, 1),
+    )
+    per_episode["return"] = rewards.sum(axis=1)
+    per_episode["cooperation_rate"] = jax.vmap(social_metrics.cooperation_rate)(actions)
+    for name, values in trajectory.items():
+        if name in NOT_COUNTERS:
+            continue
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim == 3:  # per-agent counter [T, E, N]: total per episode
+            per_episode[f"total/{name}"] = values.sum(axis=0)
+        elif values.ndim == 2:  # map-level count [T, E]: mean over the episode
+            per_episode[f"mean/{name}"] = values.mean(axis=0)
+    summary = {
+        name: tuple(np.asarray(v) for v in social_metrics.mean_and_stderr(values))
+        for name, values in per_episode.items()
+    }
+    result: dict[str, Any] = {"metrics": summary}
+    if two_player_matrix:
+        result["conditional_cooperation"] = conditional_cooperation(np.asarray(trajectory["action"]))
+    return result
