@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from marl.run.cli import CONFIG_DIR
+from marl.run.devices import enable_compilation_cache
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_PPO = [
@@ -46,6 +48,11 @@ def run_script(script: str, args: list[str], cwd: Path, **kwargs) -> subprocess.
     )
 
 
-@pytest.fixture
-def tiny_ppo() -> list[str]:
-    return list(TINY_PPO)
+@pytest.fixture(scope="session", autouse=True)
+def session_compilation_cache(tmp_path_factory):
+    """One JAX compilation cache for the session, in-process and in subprocesses alike, so the
+    same tiny programs compile once; it starts empty, so the tests stay hermetic."""
+    directory = tmp_path_factory.mktemp("jax-compilation-cache")
+    os.environ["MARL_COMPILATION_CACHE"] = str(directory)
+    enable_compilation_cache(str(directory))
+    return directory

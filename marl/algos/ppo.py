@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from marl.algos.episode_metrics import completed_episode_metrics
 from marl.algos.gae import gae
 from marl.config import ConfigError, require, require_choice
 from marl.envs.base import Env
@@ -252,7 +253,9 @@ class PPO:
         )
         metrics = {
             **learn_metrics,
-            **self._episode_metrics(trajectory["done"], trajectory["info"]),
+            **completed_episode_metrics(
+                trajectory["done"], trajectory["info"], self.env.reward_components
+            ),
             "ent_coef": ent_coef,
             "lr": self._learning_rate(state.update_step * self.minibatches_per_update),
         }
@@ -375,35 +378,3 @@ class PPO:
             "clip_frac": (jnp.abs(ratio - 1.0) > config.clip_eps).mean(),
         }
         return total, aux
-
-    def _episode_metrics(self, done: jax.Array, info: dict[str, Any]) -> dict[str, jax.Array]:
-        """Means over the episodes that ended in this rollout (NaN when none ended).
-
-        `episode/return` `[N]` (individual rewards), `episode/collective_return` `[]`,
-        `episode/length` `[]`, `episode/count` `[]`, and `episode/<counter>` for every info
-        counter summed over the episode (reward-vector components by name).
-        """
-        count = done.sum()
-        weights = done.astype(jnp.float32)
-
-        def completed_mean(values: jax.Array) -> jax.Array:
-            w = weights.reshape(*weights.shape, *([1] * (values.ndim - 2)))
-            total = (values * w).sum(axis=(0, 1))
-            return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
-
-        returns = completed_mean(info["episode_return"])
-        metrics = {
-            "episode/return": returns,
-            "episode/collective_return": returns.sum(),
-            "episode/length": completed_mean(info["episode_length"].astype(jnp.float32)),
-            "episode/count": count.astype(jnp.float32),
-        }
-        totals = info["episode_totals"]
-        for name, values in totals.items():
-            if name == "reward_vector":
-                per_component = completed_mean(values)
-                for index, component in enumerate(self.env.reward_components):
-                    metrics[f"episode/{component}"] = per_component[..., index]
-            else:
-                metrics[f"episode/{name}"] = completed_mean(values)
-        return metrics

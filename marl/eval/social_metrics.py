@@ -205,3 +205,31 @@ def mean_and_stderr(values: ArrayLike) -> tuple[jax.Array, jax.Array]:
     squared_deviations = jnp.sum(jnp.where(valid, (values - mean) ** 2, 0), axis=0)
     variance = _safe_ratio(squared_deviations, jnp.where(count >= 2, count - 1, 0))
     return mean, jnp.sqrt(variance / jnp.maximum(count, 1))
+
+
+def metrics_from_episode_totals(
+    returns: ArrayLike,
+    length: ArrayLike,
+    present_total: ArrayLike | None = None,
+    resources_total: ArrayLike | None = None,
+) -> dict[str, jax.Array]:
+    """The social metrics that episode totals determine, for training logs (each `[]`).
+
+    returns `[N]`: R_i; length `[]`: T; present_total `[N]`: steps each agent was on the map
+    (default T); resources_total `[N]`: C_i (default: none, so no `equality_resources`).
+    Sustainability needs the times of collection and is left to full-episode evaluation.
+    """
+    returns = _as_float(returns)
+    length = _as_float(length)
+    present = (
+        jnp.broadcast_to(length, returns.shape) if present_total is None else _as_float(present_total)
+    )
+    metrics = {
+        "efficiency": jnp.sum(returns) / length,
+        "equality": equality(returns),
+        "peace": jnp.sum(present) / length,
+        "peace_fraction": jnp.sum(present) / (length * returns.shape[0]),
+    }
+    if resources_total is not None:
+        metrics["equality_resources"] = equality(resources_total)
+    return metrics

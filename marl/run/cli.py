@@ -23,7 +23,7 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 EXIT_BAD_INPUT = 2
 MAX_CHECKED_JOBS = 256
 RESOLVED_CONFIG_FILE = "config.yaml"
-KEYS_FREE_TO_CHANGE_ON_RESUME = ("resume", "run.progress", "logger")
+KEYS_FREE_TO_CHANGE_ON_RESUME = ("resume", "run.progress", "run.compilation_cache", "logger")
 
 
 def full_errors() -> bool:
@@ -178,7 +178,7 @@ def check_run_directory(cfg: DictConfig, run_dir: Path) -> None:
 
 def train_job(cfg: DictConfig, run_dir: Path) -> int:
     """Check everything, select the device, then train in `run_dir`; returns the exit code."""
-    from marl.run.devices import select_device
+    from marl.run.devices import enable_compilation_cache, select_device
 
     try:
         check_keys(cfg)
@@ -187,6 +187,7 @@ def train_job(cfg: DictConfig, run_dir: Path) -> int:
         from marl.run.experiment import build_env, build_trainer, run_settings
 
         settings = run_settings(cfg)
+        enable_compilation_cache(settings.compilation_cache)
         env = build_env(cfg.env)
         trainer = build_trainer(cfg.algo, env)
     except ConfigError as error:

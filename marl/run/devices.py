@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from marl.config import ConfigError
 
@@ -21,6 +22,7 @@ def select_device(platform: str) -> None:
     """
     if platform not in PLATFORMS:
         raise ConfigError(f"device.platform must be one of {', '.join(PLATFORMS)}; got {platform!r}")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     import jax
 
     try:
@@ -36,4 +38,13 @@ def select_device(platform: str) -> None:
             f"device={platform} but this process already runs JAX on {devices[0].platform}; "
             "start a new process to change devices"
         )
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
+
+def enable_compilation_cache(directory: str | None) -> None:
+    """Keep compiled programs in `directory` (None: off), so repeated runs and sweep jobs with the
+    same shapes skip XLA compilation. Entries are keyed by program, JAX version and device."""
+    if directory is None:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", str(Path(directory).expanduser()))

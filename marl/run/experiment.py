@@ -27,6 +27,7 @@ class RunSettings:
     checkpoint_every: int = 1
     keep_checkpoints: int = 2
     progress: bool = True
+    compilation_cache: str | None = None
 
     def validate(self, where: str = "run") -> None:
         require(self.seed >= 0, f"seed must be >= 0; got {self.seed}")

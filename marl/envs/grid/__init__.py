@@ -1,0 +1,7 @@
+"""The shared grid-world engine and the grid games built on it.
+
+Engine modules (one job each): `maps` (text maps -> static arrays), `movement` (egocentric moves,
+turns, movement conflicts), `beams` (beam footprints, FIRE and CLEAN resolution), `observation`
+(egocentric windows and global state from cell codes), `spawn` (spawn points), `tag_out`
+(temporary removal of hit agents), `render` (RGB frames, GIFs). Games: `cleanup`.
+"""
