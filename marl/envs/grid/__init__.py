@@ -2,6 +2,7 @@
 
 Engine modules (one job each): `maps` (text maps -> static arrays), `movement` (egocentric moves,
 turns, movement conflicts), `beams` (beam footprints, FIRE and CLEAN resolution), `observation`
-(egocentric windows and global state from cell codes), `spawn` (spawn points), `tag_out`
-(temporary removal of hit agents), `render` (RGB frames, GIFs). Games: `cleanup`.
+(egocentric windows and global state), `spawn` (spawn points), `tag_out` (temporary removal of hit
+agents), `randomness` (cheap draws derived from the step's key), `render` (RGB frames, GIFs).
+Games: `cleanup`.
 """

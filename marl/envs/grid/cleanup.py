@@ -39,9 +39,11 @@ from marl.envs.grid.observation import (
     global_planes,
     occupant_index,
     padded_map_words,
+    select_rows,
     static_window_words,
     window_observations,
 )
+from marl.envs.grid.randomness import cell_uniforms, random_ranks, uniform_from_bits
 from marl.envs.grid.render import (
     APPLE_COLOUR,
     CLEAN_BEAM_COLOUR,
@@ -53,7 +55,6 @@ from marl.envs.grid.render import (
     paint,
     upscale,
 )
-from marl.envs.grid.randomness import cell_uniforms, random_ranks, uniform_from_bits
 from marl.envs.grid.spawn import sample_spawn_points
 from marl.envs.grid.tag_out import apply_tag_out
 
@@ -99,6 +100,48 @@ class CleanupState:
     clean_ray_length: jax.Array
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class CleanupLayout:
+    """Static arrays derived from the map and the config at construction (numpy).
+
+    Masks bool `[H, W]`: wall, waste_capable (`H` + `R`), orchard, stream, initial_waste (`H`).
+    Flat cell lists int32: orchard_cells `[103]`, waste_capable_cells `[119]`; spawn_cells int32
+    `[10, 2]`. static_bits int32 `[H, W]`: WALL, STREAM and ORCHARD channel bits.
+    spawn_window_words uint32 `[10 * 4, (2R+1)^2]`: reset-map window words per spawn point and
+    orientation. footprint int32 `[4, 3, 5, 2]`: beam cell offsets per orientation.
+    """
+
+    wall: np.ndarray
+    waste_capable: np.ndarray
+    orchard: np.ndarray
+    stream: np.ndarray
+    initial_waste: np.ndarray
+    orchard_cells: np.ndarray
+    waste_capable_cells: np.ndarray
+    spawn_cells: np.ndarray
+    static_bits: np.ndarray
+    spawn_window_words: np.ndarray
+    footprint: np.ndarray
+
+
+def map_channel_bits(static_bits, waste_capable, waste, apple):
+    """int32 `[H, W]`: bit c set where map channel c (`MAP_CHANNELS`) is on, from static_bits
+    int32 `[H, W]` (WALL, STREAM, ORCHARD) and bool `[H, W]` masks (numpy or jax arrays)."""
+    xp = np if isinstance(waste, np.ndarray) else jnp
+    return (
+        static_bits
+        | xp.where(apple, _APPLE_BIT, 0)
+        | xp.where(waste, _WASTE_BIT, 0)
+        | xp.where(waste_capable & ~waste, _RIVER_CLEAN_BIT, 0)
+    ).astype(xp.int32)
+
+
+def _require(condition: bool, name: str, allowed: str, value) -> None:
+    """Raise `ValueError` naming parameter `name` and what is allowed unless `condition`."""
+    if not condition:
+        raise ValueError(f"{name} must be {allowed}; got {value!r}")
+
+
 def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
@@ -139,91 +182,85 @@ class Cleanup(Env):
     agent_id_planes: bool = False
 
     grid_map: maps.GridMap = dataclasses.field(init=False, repr=False, compare=False)
-    _constants: dict = dataclasses.field(init=False, repr=False, compare=False)
+    layout: CleanupLayout = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._validate()
         grid_map = maps.load_map("cleanup")
         object.__setattr__(self, "grid_map", grid_map)
-        object.__setattr__(self, "_constants", self._build_constants(grid_map))
+        object.__setattr__(self, "layout", self._build_layout(grid_map))
 
     def _validate(self) -> None:
-        for name in ("num_agents", "max_steps", "view_radius", "tag_out_steps",
-                     "waste_spawn_delay"):
-            if not _is_int(getattr(self, name)):
-                raise ValueError(f"{name} must be an integer; got {getattr(self, name)!r}")
-        if not 1 <= self.num_agents <= MAX_AGENTS:
-            raise ValueError(
-                f"num_agents must be in 1..{MAX_AGENTS} (one spawn point each); "
-                f"got {self.num_agents}"
-            )
-        if self.max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1; got {self.max_steps}")
-        if self.view_radius < 1:
-            raise ValueError(f"view_radius must be >= 1; got {self.view_radius}")
+        integers = ("num_agents", "max_steps", "view_radius", "tag_out_steps", "waste_spawn_delay")
+        for name in integers:
+            _require(_is_int(getattr(self, name)), name, "an integer", getattr(self, name))
+        _require(
+            1 <= self.num_agents <= MAX_AGENTS,
+            "num_agents",
+            f"in 1..{MAX_AGENTS} (one spawn point each)",
+            self.num_agents,
+        )
+        _require(self.max_steps >= 1, "max_steps", ">= 1", self.max_steps)
+        _require(self.view_radius >= 1, "view_radius", ">= 1", self.view_radius)
         for name in ("tag_out_steps", "waste_spawn_delay"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}")
+            _require(getattr(self, name) >= 0, name, ">= 0", getattr(self, name))
         for name in ("fire_cost", "hit_penalty"):
             value = getattr(self, name)
-            if not _is_real(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-        for name in ("waste_spawn_prob", "apple_respawn_prob", "threshold_depletion",
-                     "threshold_restoration"):
+            _require(_is_real(value) and value >= 0, name, "a finite number >= 0", value)
+        for name in (
+            "waste_spawn_prob",
+            "apple_respawn_prob",
+            "threshold_depletion",
+            "threshold_restoration",
+        ):
             value = getattr(self, name)
-            if not _is_real(value) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
-        if not self.threshold_restoration < self.threshold_depletion:
-            raise ValueError(
-                "threshold_restoration must be smaller than threshold_depletion; got "
-                f"{self.threshold_restoration} and {self.threshold_depletion}"
-            )
-        if self.waste_spawn_mode not in WASTE_SPAWN_MODES:
-            raise ValueError(
-                f"waste_spawn_mode must be one of {', '.join(WASTE_SPAWN_MODES)}; "
-                f"got {self.waste_spawn_mode!r}"
-            )
+            _require(_is_real(value) and 0 <= value <= 1, name, "a number in [0, 1]", value)
+        _require(
+            self.threshold_restoration < self.threshold_depletion,
+            "threshold_restoration",
+            f"smaller than threshold_depletion ({self.threshold_depletion})",
+            self.threshold_restoration,
+        )
+        _require(
+            self.waste_spawn_mode in WASTE_SPAWN_MODES,
+            "waste_spawn_mode",
+            f"one of {', '.join(WASTE_SPAWN_MODES)}",
+            self.waste_spawn_mode,
+        )
         for name in ("pollution_stops_at_depletion", "show_beams", "agent_id_planes"):
-            if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise ValueError(f"{name} must be true or false; got {getattr(self, name)!r}")
+            value = getattr(self, name)
+            _require(isinstance(value, (bool, np.bool_)), name, "true or false", value)
 
-    def _build_constants(self, grid_map: maps.GridMap) -> dict:
+    def _build_layout(self, grid_map: maps.GridMap) -> CleanupLayout:
         wall = grid_map.mask(maps.WALL)
         waste_capable = grid_map.mask(maps.RIVER_WASTE + maps.RIVER_CLEAN)
+        orchard = grid_map.mask(maps.ORCHARD)
+        stream = grid_map.mask(maps.STREAM)
         initial_waste = grid_map.mask(maps.RIVER_WASTE)
-        static_bits = (
-            wall * _WALL_BIT
-            + grid_map.mask(maps.STREAM) * _STREAM_BIT
-            + grid_map.mask(maps.ORCHARD) * _ORCHARD_BIT
-        ).astype(np.int32)
-        initial_words = padded_map_words(
-            self._map_bits_numpy(static_bits, waste_capable, initial_waste),
-            len(MAP_CHANNELS),
-            self.view_radius,
+        static_bits = (wall * _WALL_BIT + stream * _STREAM_BIT + orchard * _ORCHARD_BIT).astype(
+            np.int32
         )
+        initial_bits = map_channel_bits(
+            static_bits, waste_capable, initial_waste, np.zeros_like(wall)
+        )
+        initial_words = padded_map_words(initial_bits, len(MAP_CHANNELS), self.view_radius)
         spawn_cells = grid_map.cells(maps.SPAWN)
         padded_width = grid_map.width + 2 * self.view_radius
-        return {
-            "wall": wall,
-            "waste_capable": waste_capable,
-            "num_waste_capable": int(waste_capable.sum()),
-            "orchard": grid_map.mask(maps.ORCHARD),
-            "orchard_cells": np.flatnonzero(grid_map.mask(maps.ORCHARD)).astype(np.int32),
-            "waste_capable_cells": np.flatnonzero(waste_capable).astype(np.int32),
-            "initial_waste": initial_waste,
-            "spawn_cells": spawn_cells,
-            "static_bits": static_bits,
-            "initial_words": initial_words,
-            "spawn_window_words": static_window_words(
+        return CleanupLayout(
+            wall=wall,
+            waste_capable=waste_capable,
+            orchard=orchard,
+            stream=stream,
+            initial_waste=initial_waste,
+            orchard_cells=np.flatnonzero(orchard).astype(np.int32),
+            waste_capable_cells=np.flatnonzero(waste_capable).astype(np.int32),
+            spawn_cells=spawn_cells,
+            static_bits=static_bits,
+            spawn_window_words=static_window_words(
                 initial_words, spawn_cells, self.view_radius, padded_width
             ),
-            "footprint": footprint_offsets(BEAM_LENGTH, BEAM_WIDTH),
-        }
-
-    @staticmethod
-    def _map_bits_numpy(static_bits, waste_capable, waste) -> np.ndarray:
-        return (static_bits + waste * _WASTE_BIT + (waste_capable & ~waste) * _RIVER_CLEAN_BIT
-                ).astype(np.int32)
+            footprint=footprint_offsets(BEAM_LENGTH, BEAM_WIDTH),
+        )
 
     # ----------------------------------------------------------------------------- contract
 
@@ -263,31 +300,32 @@ class Cleanup(Env):
     @property
     def waste_capable_cells(self) -> int:
         """Size of the waste-capable area (denominator of the waste density)."""
-        return self._constants["num_waste_capable"]
+        return int(self.layout.waste_capable_cells.shape[0])
 
     def reset(self, key: jax.Array) -> tuple[jax.Array, CleanupState]:
         """Agents on distinct uniformly drawn spawn points with uniform orientations; waste on the
         `H` cells, no apples, t = 0. Returns obs uint8 `[N, 2R+1, 2R+1, C]` and the state."""
-        constants = self._constants
-        spawn_key, orientation_key = jax.random.split(key)
+        layout = self.layout
         num_agents = self.num_agents
-        orientation_bits = jax.random.bits(orientation_key, (num_agents,), jnp.uint32)
-        spawn_index = sample_spawn_points(spawn_key, constants["spawn_cells"].shape[0], num_agents)
-        orientation = (orientation_bits >> 30).astype(jnp.int32)
+        num_spawn_points = layout.spawn_cells.shape[0]
+        bits = jax.random.bits(key, (num_spawn_points + num_agents,), jnp.uint32)
+        spawn_index = sample_spawn_points(bits[:num_spawn_points], num_agents)
+        orientation = (bits[num_spawn_points:] >> 30).astype(jnp.int32)
         state = CleanupState(
             time=jnp.zeros((), jnp.int32),
-            position=jnp.asarray(constants["spawn_cells"])[spawn_index],
+            position=jnp.asarray(layout.spawn_cells)[spawn_index],
             orientation=orientation,
             present=jnp.ones(num_agents, bool),
             removed_until=jnp.zeros(num_agents, jnp.int32),
-            waste=jnp.asarray(constants["initial_waste"]),
-            apple=jnp.zeros(constants["wall"].shape, bool),
+            waste=jnp.asarray(layout.initial_waste),
+            apple=jnp.zeros(layout.wall.shape, bool),
             fire_ray_length=jnp.zeros((num_agents, BEAM_WIDTH), jnp.int32),
             clean_ray_length=jnp.zeros((num_agents, BEAM_WIDTH), jnp.int32),
         )
-        words = jnp.asarray(constants["spawn_window_words"])[spawn_index * 4 + orientation]
+        # The reset map is fixed: each window's map part is a row of a precomputed table.
+        rows = spawn_index * 4 + orientation
         obs = window_observations(
-            words,
+            select_rows(layout.spawn_window_words, rows).astype(jnp.uint32),
             state.position,
             state.orientation,
             state.present,
@@ -302,19 +340,24 @@ class Cleanup(Env):
         self, key: jax.Array, state: CleanupState, actions: jax.Array
     ) -> tuple[jax.Array, CleanupState, jax.Array, jax.Array, Info]:
         """One step with `actions` int32 `[N]`; see the module docstring for the phases."""
-        constants = self._constants
+        layout = self.layout
         num_agents = self.num_agents
-        key, tag_key = jax.random.split(key)
-        bits = jax.random.bits(key, (2 * num_agents + 3,), jnp.uint32)
+        num_spawn_points = layout.spawn_cells.shape[0]
+        # One threefry call per step: priorities, CLEAN order, waste success, the seed of the
+        # per-cell draws and (tag-out only) respawn points and orientations.
+        num_words = 2 * num_agents + 3 + (num_spawn_points + num_agents) * (self.tag_out_steps > 0)
+        bits = jax.random.bits(key, (num_words,), jnp.uint32)
         move_priority = random_ranks(bits[:num_agents])
         clean_order = random_ranks(bits[num_agents : 2 * num_agents])
         waste_success_draw = uniform_from_bits(bits[2 * num_agents])
-        num_orchard = constants["orchard_cells"].shape[0]
+        num_orchard = layout.orchard_cells.shape[0]
         cell_draws = cell_uniforms(
-            bits[2 * num_agents + 1 :], num_orchard + constants["waste_capable_cells"].shape[0]
+            bits[2 * num_agents + 1 : 2 * num_agents + 3],
+            num_orchard + layout.waste_capable_cells.shape[0],
         )
+        respawn_bits = bits[2 * num_agents + 3 :]
         height, width = self._shape
-        wall = jnp.asarray(constants["wall"])
+        wall = jnp.asarray(layout.wall)
         time = state.time + 1
         present = state.present
         actions = jnp.where(present, jnp.asarray(actions, jnp.int32), STAY)
@@ -328,7 +371,7 @@ class Cleanup(Env):
         apple = state.apple.reshape(-1)
         eaten = present & apple[position[:, 0] * width + position[:, 1]]
         apple = apple & (codes == 0)
-        footprint, blocked = footprint_cells(position, orientation, constants["footprint"], wall)
+        footprint, blocked = footprint_cells(position, orientation, layout.footprint, wall)
         occupant = occupant_index(codes[footprint])
         fires = present & (actions == FIRE)
         hits_taken, hits_dealt, fire_ray_length = fire_beams(fires, blocked, occupant)
@@ -340,8 +383,15 @@ class Cleanup(Env):
         removed_until = state.removed_until
         if self.tag_out_steps > 0:
             present, removed_until, position, orientation = apply_tag_out(
-                tag_key, time, self.tag_out_steps, hits_taken > 0, present, removed_until,
-                position, orientation, constants["spawn_cells"],
+                respawn_bits,
+                time,
+                self.tag_out_steps,
+                hits_taken > 0,
+                present,
+                removed_until,
+                position,
+                orientation,
+                layout.spawn_cells,
             )
             codes = agent_codes(position, orientation, present, self._shape)
 
@@ -362,7 +412,7 @@ class Cleanup(Env):
             fire_ray_length=fire_ray_length,
             clean_ray_length=clean_ray_length,
         )
-        obs = self._observe(next_state, self._padded_words(next_state))
+        obs = self.observation(next_state)
 
         fire_cost = -self.fire_cost * fires.astype(jnp.float32)
         hit_penalty = -self.hit_penalty * hits_taken.astype(jnp.float32)
@@ -389,17 +439,17 @@ class Cleanup(Env):
     def global_state(self, state: CleanupState) -> jax.Array:
         """uint8 0/1 `[H, W, 6 + N + 4]`: map channels, AGENT_k planes, absolute FACING planes."""
         codes = agent_codes(state.position, state.orientation, state.present, self._shape)
-        return global_planes(self._map_bits(state), codes, len(MAP_CHANNELS), self.num_agents)
+        return global_planes(self._channel_bits(state), codes, len(MAP_CHANNELS), self.num_agents)
 
     def render(self, state: CleanupState, scale: int = 1) -> np.ndarray:
         """uint8 RGB `[H * scale, W * scale, 3]` with the reference colours; last step's beams
         drawn over everything."""
-        constants = self._constants
+        layout = self.layout
         position = np.asarray(state.position)
         present = np.asarray(state.present)
         layers = [
-            (constants["wall"], WALL_COLOUR),
-            (constants["waste_capable"] | self.grid_map.mask(maps.STREAM), RIVER_COLOUR),
+            (layout.wall, WALL_COLOUR),
+            (layout.waste_capable | layout.stream, RIVER_COLOUR),
             (np.asarray(state.waste), WASTE_COLOUR),
             (np.asarray(state.apple), APPLE_COLOUR),
         ]
@@ -408,19 +458,32 @@ class Cleanup(Env):
             cell[tuple(position[index])] = True
             layers.append((cell, agent_colour(int(index))))
         fire_mask, clean_mask = self.beam_masks(state)
-        layers += [(np.asarray(fire_mask), FIRE_BEAM_COLOUR),
-                   (np.asarray(clean_mask), CLEAN_BEAM_COLOUR)]
+        layers += [
+            (np.asarray(fire_mask), FIRE_BEAM_COLOUR),
+            (np.asarray(clean_mask), CLEAN_BEAM_COLOUR),
+        ]
         return upscale(paint(self._shape, layers), scale)
 
     # ------------------------------------------------------------------------------ helpers
 
     def observation(self, state: CleanupState) -> jax.Array:
         """uint8 `[N, 2R+1, 2R+1, C]`: the observations of `state` (as `step` returns them)."""
-        return self._observe(state, self._padded_words(state))
+        radius = self.view_radius
+        return egocentric_observations(
+            padded_map_words(self._channel_bits(state), len(MAP_CHANNELS), radius),
+            state.position,
+            state.orientation,
+            state.present,
+            radius,
+            self.grid_map.width + 2 * radius,
+            len(MAP_CHANNELS),
+            len(BEAM_CHANNELS) if self.show_beams else 0,
+            self.agent_id_planes,
+        )
 
     def beam_masks(self, state: CleanupState) -> tuple[jax.Array, jax.Array]:
         """bool `[H, W]` cells covered by FIRE rays and by CLEAN rays in the last step."""
-        footprint = self._constants["footprint"]
+        footprint = self.layout.footprint
         return tuple(
             beam_mask(state.position, state.orientation, ray_length, footprint, self._shape)
             for ray_length in (state.fire_ray_length, state.clean_ray_length)
@@ -440,16 +503,18 @@ class Cleanup(Env):
         """A hand-made state (tests, demos): positions `[N, 2]`, orientations `[N]`, optional
         waste / apple bool `[H, W]` (default: the reset map), present `[N]` (default all),
         removed_until `[N]` (default 0) and step counter `time`. No beams in the last step."""
-        constants = self._constants
         shape = (self.num_agents,)
         return CleanupState(
             time=jnp.asarray(time, jnp.int32),
             position=jnp.asarray(position, jnp.int32).reshape(self.num_agents, 2),
             orientation=jnp.asarray(orientation, jnp.int32).reshape(shape),
             present=jnp.ones(shape, bool) if present is None else jnp.asarray(present, bool),
-            removed_until=(jnp.zeros(shape, jnp.int32) if removed_until is None
-                           else jnp.asarray(removed_until, jnp.int32)),
-            waste=jnp.asarray(constants["initial_waste"] if waste is None else waste, bool),
+            removed_until=(
+                jnp.zeros(shape, jnp.int32)
+                if removed_until is None
+                else jnp.asarray(removed_until, jnp.int32)
+            ),
+            waste=jnp.asarray(self.layout.initial_waste if waste is None else waste, bool),
             apple=jnp.zeros(self._shape, bool) if apple is None else jnp.asarray(apple, bool),
             fire_ray_length=jnp.zeros((self.num_agents, BEAM_WIDTH), jnp.int32),
             clean_ray_length=jnp.zeros((self.num_agents, BEAM_WIDTH), jnp.int32),
@@ -466,38 +531,20 @@ class Cleanup(Env):
     def _shape(self) -> tuple[int, int]:
         return (self.grid_map.height, self.grid_map.width)
 
-    def _map_bits(self, state: CleanupState) -> jax.Array:
-        """int32 `[H, W]` cell-code bits of the map channels (and beams with `show_beams`)."""
-        constants = self._constants
-        waste = state.waste
-        bits = (
-            jnp.asarray(constants["static_bits"])
-            | jnp.where(state.apple, _APPLE_BIT, 0)
-            | jnp.where(waste, _WASTE_BIT, 0)
-            | jnp.where(jnp.asarray(constants["waste_capable"]) & ~waste, _RIVER_CLEAN_BIT, 0)
+    def _channel_bits(self, state: CleanupState) -> jax.Array:
+        """int32 `[H, W]`: bits of the map channels and, with `show_beams`, of the beams."""
+        layout = self.layout
+        bits = map_channel_bits(
+            jnp.asarray(layout.static_bits),
+            jnp.asarray(layout.waste_capable),
+            state.waste,
+            state.apple,
         )
         if self.show_beams:
             fire_mask, clean_mask = self.beam_masks(state)
             bits = bits | jnp.where(fire_mask, _FIRE_BEAM_BIT, 0)
             bits = bits | jnp.where(clean_mask, _CLEAN_BEAM_BIT, 0)
         return bits
-
-    def _padded_words(self, state: CleanupState) -> jax.Array:
-        return padded_map_words(self._map_bits(state), len(MAP_CHANNELS), self.view_radius)
-
-    def _observe(self, state: CleanupState, padded_words: jax.Array) -> jax.Array:
-        radius = self.view_radius
-        return egocentric_observations(
-            padded_words,
-            state.position,
-            state.orientation,
-            state.present,
-            radius,
-            self.grid_map.width + 2 * radius,
-            len(MAP_CHANNELS),
-            len(BEAM_CHANNELS) if self.show_beams else 0,
-            self.agent_id_planes,
-        )
 
     def _grow_apples(
         self,
@@ -512,7 +559,7 @@ class Cleanup(Env):
         orchard_draws float32 `[B]` uniforms, one per orchard cell. Written as a scatter over the
         orchard cells, which XLA materialises instead of recomputing it inside every consumer.
         """
-        orchard = jnp.asarray(self._constants["orchard_cells"])
+        orchard = jnp.asarray(self.layout.orchard_cells)
         eligible = ~apple[orchard] & ~agent_here[orchard]
         grown = eligible & (orchard_draws < self.apple_probability(waste_count))
         return apple.at[orchard].set(
@@ -534,7 +581,7 @@ class Cleanup(Env):
         candidate_draws float32 `[K]` uniforms, one per waste-capable cell (the candidate with the
         largest draw is chosen), success_draw float32 `[]` uniform.
         """
-        capable = jnp.asarray(self._constants["waste_capable_cells"])
+        capable = jnp.asarray(self.layout.waste_capable_cells)
         candidates = ~waste[capable]
         num_candidates = candidates.sum(dtype=jnp.int32)
         if self.waste_spawn_mode == "per_cell":

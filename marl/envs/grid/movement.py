@@ -56,7 +56,7 @@ _MOVE_DISPLACEMENTS = move_displacements()
 def turn(orientation: jax.Array, actions: jax.Array) -> jax.Array:
     """New orientations int32 `[N]` after TURN_CW / TURN_CCW actions `[N]`."""
     delta = jnp.where(actions == TURN_CW, 1, 0) + jnp.where(actions == TURN_CCW, 3, 0)
-    return (orientation + delta) % 4
+    return (orientation + delta) & 3
 
 
 def move_targets(

@@ -101,35 +101,75 @@ def padded_map_words(channel_bits, num_map_channels: int, view_radius: int):
     R cells of wall, flattened.
 
     channel_bits int `[H, W]`: bits 0..M-1 the map channels, from bit M the extra channels. Works
-    on numpy arrays (for constant maps, e.g. the reset map) and on jax arrays.
+    on numpy arrays (constant maps such as the reset map) and on jax arrays. For jax arrays the
+    interior is written into a constant wall frame with a scatter: XLA:CPU never fuses a scatter
+    into its consumers, so the padded map is computed once instead of once per gathered cell.
     """
-    xp = np if isinstance(channel_bits, np.ndarray) else jnp
-    bits = channel_bits.astype(xp.uint32)
+    height, width = channel_bits.shape
+    padded_width = width + 2 * view_radius
+    interior = (
+        (np.arange(height)[:, None] + view_radius) * padded_width
+        + np.arange(width)[None, :]
+        + view_radius
+    ).reshape(-1)
+    frame = np.ones((height + 2 * view_radius) * padded_width, np.uint32)
     map_mask = (1 << num_map_channels) - 1
-    extra_shift = len(AGENT_CHANNELS)
-    words = (bits & map_mask) | ((bits >> num_map_channels) << (num_map_channels + extra_shift))
-    return xp.pad(words, view_radius, constant_values=1).reshape(-1)
+    extra_shift = num_map_channels + len(AGENT_CHANNELS)
+    if isinstance(channel_bits, np.ndarray):
+        bits = channel_bits.astype(np.uint32).reshape(-1)
+        frame[interior] = (bits & map_mask) | ((bits >> num_map_channels) << extra_shift)
+        return frame
+    bits = channel_bits.astype(jnp.uint32).reshape(-1)
+    words = (bits & map_mask) | ((bits >> num_map_channels) << extra_shift)
+    return jnp.asarray(frame).at[interior].set(words, indices_are_sorted=True, unique_indices=True)
+
+
+def select_rows(table: np.ndarray, rows: jax.Array) -> jax.Array:
+    """float32 `[..., L]`: rows `rows` int32 `[...]` of a constant integer table `[K, L]` with
+    entries of magnitude below 2^24, as a one-hot matrix product (exact in float32).
+
+    XLA:CPU emits a gather of rows with per-element index arithmetic and fuses index computations
+    into gathers (re-running them for every gathered element); a dot is computed once, by a fast
+    library kernel, and never fused into its consumers.
+    """
+    one_hot = (rows[..., None] == jnp.arange(table.shape[0])).astype(jnp.float32)
+    return jnp.dot(one_hot, jnp.asarray(table, jnp.float32), precision=jax.lax.Precision.HIGHEST)
+
+
+def window_offsets(view_radius: int, padded_width: int) -> np.ndarray:
+    """int32 `[4, (2R+1)^2]`: flat offset, in a padded map with rows of `padded_width` cells, from
+    the viewer's cell to window cell (u, v) (row-major), for each orientation of the viewer."""
+    size = 2 * view_radius + 1
+    forward = FORWARD_VECTORS[:, 0] * padded_width + FORWARD_VECTORS[:, 1]
+    rightward = right_vectors()[:, 0] * padded_width + right_vectors()[:, 1]
+    ahead = (view_radius - np.arange(size))[:, None]
+    right = (np.arange(size) - view_radius)[None, :]
+    offsets = ahead * forward[:, None, None] + right * rightward[:, None, None]
+    return offsets.reshape(4, size * size).astype(np.int32)
 
 
 def window_indices(
     position: jax.Array, orientation: jax.Array, view_radius: int, padded_width: int
 ) -> jax.Array:
-    """int32 `[N, 2R+1, 2R+1]`: flat index into the padded map of every window cell.
+    """int32 `[N, (2R+1)^2]`: flat index into the padded map of every window cell (row-major).
 
     position int32 `[N, 2]`, orientation int32 `[N]`; rows of the padded map are `padded_width`
-    = W + 2R cells wide.
+    = W + 2R cells wide. The index of window cell (u, v) is base + (R - u) * forward_stride +
+    (v - R) * right_stride, computed as one small matrix product (exact in float32) so that XLA
+    materialises the indices instead of re-deriving them inside the gather (see `select_rows`).
     """
     size = 2 * view_radius + 1
     forward = jnp.asarray(FORWARD_VECTORS[:, 0] * padded_width + FORWARD_VECTORS[:, 1])
     rightward = jnp.asarray(right_vectors()[:, 0] * padded_width + right_vectors()[:, 1])
-    ahead = (view_radius - jnp.arange(size, dtype=jnp.int32))[:, None]
-    right = (jnp.arange(size, dtype=jnp.int32) - view_radius)[None, :]
     base = (position[:, 0] + view_radius) * padded_width + position[:, 1] + view_radius
-    return (
-        base[:, None, None]
-        + ahead * forward[orientation][:, None, None]
-        + right * rightward[orientation][:, None, None]
+    coefficients = jnp.stack([base, forward[orientation], rightward[orientation]], axis=-1)
+    ahead = np.repeat(view_radius - np.arange(size), size)
+    right = np.tile(np.arange(size) - view_radius, size)
+    basis = np.stack([np.ones(size * size), ahead, right]).astype(np.float32)
+    indices = jnp.dot(
+        coefficients.astype(jnp.float32), jnp.asarray(basis), precision=jax.lax.Precision.HIGHEST
     )
+    return indices.astype(jnp.int32)
 
 
 def agent_overlay(
@@ -188,24 +228,12 @@ def static_window_words(
     padded_words: np.ndarray, cells: np.ndarray, view_radius: int, padded_width: int
 ) -> np.ndarray:
     """uint32 `[K * 4, (2R+1)^2]`: the window words of a constant padded map (numpy, from
-    `padded_map_words`) seen from each of K `cells` `[K, 2]` in each orientation (row k * 4 + o).
+    `padded_map_words`) seen from each of K `cells` `[K, 2]` in each orientation (row 4k + o).
     Precomputed at construction, they make reset observations a row lookup plus `agent_overlay`.
     """
-    num_cells = cells.shape[0]
-    position = np.repeat(cells, 4, axis=0)
-    orientation = np.tile(np.arange(4), num_cells)
-    forward = FORWARD_VECTORS[:, 0] * padded_width + FORWARD_VECTORS[:, 1]
-    rightward = right_vectors()[:, 0] * padded_width + right_vectors()[:, 1]
-    size = 2 * view_radius + 1
-    ahead = (view_radius - np.arange(size))[:, None]
-    right = (np.arange(size) - view_radius)[None, :]
-    base = (position[:, 0] + view_radius) * padded_width + position[:, 1] + view_radius
-    indices = (
-        base[:, None, None]
-        + ahead * forward[orientation][:, None, None]
-        + right * rightward[orientation][:, None, None]
-    )
-    return padded_words[indices].reshape(num_cells * 4, size * size)
+    base = (cells[:, 0] + view_radius) * padded_width + cells[:, 1] + view_radius
+    indices = base[:, None, None] + window_offsets(view_radius, padded_width)[None]
+    return padded_words[indices].reshape(cells.shape[0] * 4, -1)
 
 
 def window_observations(
@@ -226,11 +254,15 @@ def window_observations(
     num_channels = num_observation_channels(num_map_channels, num_extra_channels, num_id_planes)
     id_shift = num_map_channels + len(AGENT_CHANNELS) + num_extra_channels
     overlay_index, overlay_bits = agent_overlay(
-        position, orientation, present, view_radius, num_map_channels,
+        position,
+        orientation,
+        present,
+        view_radius,
+        num_map_channels,
         id_shift if agent_id_planes else None,
     )
-    words = words.reshape(-1).at[overlay_index.reshape(-1)].add(
-        overlay_bits.reshape(-1), mode="drop"
+    words = (
+        words.reshape(-1).at[overlay_index.reshape(-1)].add(overlay_bits.reshape(-1), mode="drop")
     )
     words = jnp.where(present[:, None], words.reshape(num_agents, size * size), 0)
     return unpack_planes(words, num_channels).reshape(num_agents, size, size, num_channels)
@@ -253,11 +285,18 @@ def egocentric_observations(
     W + 2R); position int32 `[N, 2]`; orientation int32 `[N]`; present bool `[N]`.
     C = M + 6 + E (+ N with `agent_id_planes`).
     """
-    indices = window_indices(position, orientation, view_radius, padded_width)
-    words = gather_flat(padded_words, indices).reshape(position.shape[0], -1)
+    words = gather_flat(
+        padded_words, window_indices(position, orientation, view_radius, padded_width)
+    )
     return window_observations(
-        words, position, orientation, present, view_radius, num_map_channels,
-        num_extra_channels, agent_id_planes,
+        words,
+        position,
+        orientation,
+        present,
+        view_radius,
+        num_map_channels,
+        num_extra_channels,
+        agent_id_planes,
     )
 
 

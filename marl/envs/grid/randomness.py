@@ -1,10 +1,11 @@
 """Cheap random draws for the grid games, all derived from the PRNG key passed to `step`/`reset`.
 
 Small draws (priorities, orders, spawn choices) use `jax.random.bits` directly. Per-cell draws
-(one uniform per map cell per step) would cost hundreds of threefry evaluations per environment
-step, so `cell_uniforms` expands two threefry words into one word per cell with a counter-based
-integer hash (`triple32`, C. Wellons' hash-prospector, a bijection on uint32 with very low bias);
-distinct cells get distinct words within a step and steps get independent seeds.
+(one uniform per cell per step) would cost hundreds of threefry evaluations per environment step,
+so `cell_uniforms` expands two threefry words into one word per cell with a counter-based integer
+hash (`triple32` of C. Wellons' hash-prospector: a bijection of uint32 with very low bias, i.e.
+good avalanche on consecutive inputs); distinct cells get distinct words within a step and every
+step gets fresh seeds from its key.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ def triple32(x: jax.Array) -> jax.Array:
 
 def cell_uniforms(seed: jax.Array, num_cells: int) -> jax.Array:
     """float32 `[num_cells]` uniforms in [0, 1), one per cell, from uint32 `seed` `[2]` (two words
-    of `jax.random.bits`)."""
+    of `jax.random.bits`): the hash of (cell index + seed[0]), xor seed[1]."""
     counter = jnp.arange(num_cells, dtype=jnp.uint32) + seed[0]
-    return uniform_from_bits(triple32(triple32(counter) ^ seed[1]))
+    return uniform_from_bits(triple32(counter) ^ seed[1])
 
 
 def random_ranks(bits: jax.Array) -> jax.Array:

@@ -60,6 +60,7 @@ def write_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 8.0) 
         raise ValueError(f"write_gif: fps must be positive; got {fps}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(path, [np.asarray(frame, dtype=np.uint8) for frame in frames],
-                    duration=1000.0 / fps, loop=0)
+    imageio.mimsave(
+        path, [np.asarray(frame, dtype=np.uint8) for frame in frames], duration=1000.0 / fps, loop=0
+    )
     return path

@@ -23,11 +23,10 @@ def choose_spawn_points(bits: jax.Array, occupied: jax.Array, slots: jax.Array) 
     return jnp.argmax(rank[None, :] == slots[:, None], axis=1).astype(jnp.int32)
 
 
-def sample_spawn_points(key: jax.Array, num_spawn_points: int, count: int) -> jax.Array:
-    """int32 `[count]`: indices of `count` distinct spawn points out of `num_spawn_points`, drawn
-    uniformly without replacement (`count` <= S); costs S random words and S^2 comparisons."""
-    bits = jax.random.bits(key, (num_spawn_points,), jnp.uint32)
-    free = jnp.zeros(num_spawn_points, bool)
+def sample_spawn_points(bits: jax.Array, count: int) -> jax.Array:
+    """int32 `[count]`: indices of `count` distinct spawn points out of S, drawn uniformly
+    without replacement from random words uint32 `bits` `[S]` (`count` <= S); S^2 comparisons."""
+    free = jnp.zeros(bits.shape[0], bool)
     return choose_spawn_points(bits, free, jnp.arange(count, dtype=jnp.int32))
 
 

@@ -17,7 +17,7 @@ from marl.envs.grid.spawn import choose_spawn_points, occupied_spawn_points
 
 
 def apply_tag_out(
-    key: jax.Array,
+    bits: jax.Array,
     time: jax.Array,
     tag_out_steps: int,
     hit: jax.Array,
@@ -29,13 +29,13 @@ def apply_tag_out(
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Remove this step's victims and bring back agents whose removal ends at step `time`.
 
-    time int32 `[]`; hit bool `[N]` (hit this step); present bool `[N]`; removed_until int32 `[N]`
+    bits uint32 `[S + N]` random words (spawn order, then orientations); time int32 `[]`; hit
+    bool `[N]` (hit this step); present bool `[N]`; removed_until int32 `[N]`
     (step at which an absent agent reappears); position int32 `[N, 2]`; orientation int32 `[N]`;
     spawn_cells int32 `[S, 2]` with S >= N. Returns the new present, removed_until, position and
     orientation. Removed agents keep their last position (where their last beam came from).
     """
     num_spawn_points = spawn_cells.shape[0]
-    bits = jax.random.bits(key, (num_spawn_points + orientation.shape[0],), jnp.uint32)
     removed_now = present & hit
     present = present & ~hit
     removed_until = jnp.where(removed_now, time + tag_out_steps, removed_until)
