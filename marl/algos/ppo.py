@@ -210,8 +210,13 @@ class PPO:
             params = self.network.init(params_key, dummy_obs, dummy_id)
             opt_state = self.optimizer.init(params)
         else:
+            # One init per agent, stacked: a vmapped init would batch the QR decompositions of
+            # the orthogonal initialiser, which XLA runs orders of magnitude slower on CPU.
             agent_keys = jax.random.split(params_key, self.num_agents)
-            params = jax.vmap(lambda k: self.network.init(k, dummy_obs, None))(agent_keys)
+            params = jax.tree.map(
+                lambda *leaves: jnp.stack(leaves),
+                *[self.network.init(k, dummy_obs, None) for k in agent_keys],
+            )
             opt_state = jax.vmap(self.optimizer.init)(params)
         obs, env_state = jax.vmap(self.train_env.reset)(
             jax.random.split(env_key, self.config.num_envs)

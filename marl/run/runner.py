@@ -96,12 +96,20 @@ class Runner:
         self.log = log
         self.num_updates = trainer.num_updates
         self.env_steps_per_update = trainer.env_steps_per_update
-        self._init = jax.jit(jax.vmap(trainer.init))
+        self._init_one = jax.jit(trainer.init)
         self._chunk = jax.jit(self._update_chunk, static_argnums=1, donate_argnums=0)
 
     def _update_chunk(self, state: Any, length: int) -> tuple[Any, dict[str, jax.Array]]:
         """`length` updates of every seed: metrics come back `[length, num_seeds, ...]`."""
         return jax.lax.scan(lambda s, _: jax.vmap(self.trainer.update)(s), state, None, length)
+
+    def _init(self, keys: jax.Array) -> Any:
+        """Initial states of every seed, stacked `[num_seeds, ...]`.
+
+        Seeds are initialised one by one (one compiled program, called per key) rather than
+        vmapped: batched QR decompositions in orthogonal initialisers are very slow on CPU.
+        """
+        return jax.tree.map(lambda *leaves: jnp.stack(leaves), *[self._init_one(k) for k in keys])
 
     def initial_state(self, checkpoints: Checkpoints) -> tuple[Any, int]:
         """A fresh state, or the latest checkpoint's when resuming; with the updates done."""
@@ -109,7 +117,8 @@ class Runner:
         if not self.settings.resume:
             return shard_over_seeds(self._init(keys), self.settings.num_seeds), 0
         updates_done = checkpoints.latest_step()
-        state = checkpoints.restore(updates_done, jax.eval_shape(self._init, keys))
+        template = jax.eval_shape(jax.vmap(self.trainer.init), keys)
+        state = checkpoints.restore(updates_done, template)
         self.log.truncate(updates_done)
         return shard_over_seeds(state, self.settings.num_seeds), updates_done
 
