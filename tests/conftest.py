@@ -44,6 +44,7 @@ def run_script(script: str, args: list[str], cwd: Path, **kwargs) -> subprocess.
         cwd=cwd,
         capture_output=True,
         text=True,
+        check=False,
         **kwargs,
     )
 

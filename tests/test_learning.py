@@ -9,8 +9,8 @@ from __future__ import annotations
 import statistics
 
 import pytest
-
 from conftest import compose_config, read_metrics
+
 from marl.run.cli import train_job
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,7 @@ def final_behaviour(tmp_path, overrides: list[str]) -> list[dict[str, float]]:
     for seed in sorted({row["seed"] for row in late}):
         seed_rows = [row for row in late if row["seed"] == seed]
 
-        def mean(column: str) -> float:
+        def mean(column: str, seed_rows: list[dict] = seed_rows) -> float:
             return statistics.fmean(row[column] / row["episode/length"] for row in seed_rows)
 
         agents = sorted(k.rsplit("/", 1)[1] for k in seed_rows[0] if k.startswith("episode/cooperated/"))

@@ -99,7 +99,7 @@ def play_episodes(env, trainer, params, key: jax.Array, num_episodes: int, greed
                 action = jnp.argmax(logits, axis=-1).astype(jnp.int32)
             else:
                 action = trainer.act(params, obs, action_key)
-            next_obs, state, reward, done, info = jax.vmap(env.step)(
+            next_obs, state, reward, _, info = jax.vmap(env.step)(
                 jax.random.split(env_key, num_episodes), state, action
             )
             return (next_obs, state), {"action": action, "reward": reward, **info}

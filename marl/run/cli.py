@@ -107,10 +107,10 @@ def _unknown_key_message(error: Exception, overrides: list[str], compose: Callab
     if match is None:
         return None
     key = match.group(1)
-    others = [o for o in overrides if not o.split("=", 1)[0].lstrip("+~") == key]
+    others = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
     try:
         base = compose("config", overrides=others)
-    except Exception:
+    except Exception:  # noqa: BLE001 (any failure: fall back to Hydra's own message)
         return None
     parent, _, _ = key.rpartition(".")
     node = OmegaConf.select(base, parent) if parent else base

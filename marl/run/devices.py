@@ -28,7 +28,7 @@ def select_device(platform: str) -> None:
     try:
         jax.config.update("jax_platforms", PLATFORMS[platform])
         devices = jax.devices()
-    except Exception:  # JAX raises RuntimeError or AssertionError when a platform is missing
+    except Exception:  # noqa: BLE001 (JAX raises RuntimeError or AssertionError here)
         raise ConfigError(
             f"device={platform} but JAX finds no {platform.upper()} on this machine; "
             f"{INSTALL_HINT.get(platform, '')}, or run with device=cpu"

@@ -15,14 +15,14 @@ from marl.config import ConfigError
 from marl.envs import make
 from marl.envs.wrappers import Wrapper
 
-SMALL = dict(
-    total_timesteps=4 * 16 * 3,
-    num_envs=4,
-    num_steps=16,
-    num_minibatches=2,
-    update_epochs=2,
-    hidden_sizes=(8,),
-)
+SMALL = {
+    "total_timesteps": 4 * 16 * 3,
+    "num_envs": 4,
+    "num_steps": 16,
+    "num_minibatches": 2,
+    "update_epochs": 2,
+    "hidden_sizes": (8,),
+}
 
 
 IPD = make("matrix_game", game="ipd", max_steps=10)
@@ -181,12 +181,12 @@ def test_learning_rate_and_entropy_schedules():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (dict(num_minibatches=7), "num_minibatches"),
-        (dict(total_timesteps=10), "total_timesteps"),
-        (dict(adv_norm="sometimes"), "adv_norm"),
-        (dict(reward_mode="selfish"), "reward_mode"),
-        (dict(gamma=1.5), "gamma"),
-        (dict(encoder="cnn"), "encoder"),
+        ({"num_minibatches": 7}, "num_minibatches"),
+        ({"total_timesteps": 10}, "total_timesteps"),
+        ({"adv_norm": "sometimes"}, "adv_norm"),
+        ({"reward_mode": "selfish"}, "reward_mode"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"encoder": "cnn"}, "encoder"),
     ],
 )
 def test_bad_settings_raise_at_construction(overrides, message):

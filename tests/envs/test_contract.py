@@ -67,10 +67,10 @@ def test_training_stack_auto_resets_and_counts_episodes(env):
 
     @jax.jit
     def run(key):
-        obs, state = wrapped.reset(key)
+        _, state = wrapped.reset(key)
 
         def one_step(state, key):
-            obs, state, reward, done, info = wrapped.step(key, state, jnp.zeros(n, jnp.int32))
+            _, state, reward, done, info = wrapped.step(key, state, jnp.zeros(n, jnp.int32))
             return state, (done, info["episode_length"], info["episode_return"], reward)
 
         return jax.lax.scan(one_step, state, jax.random.split(key, 2 * env.max_steps + 1))[1]

@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, TINY_PPO, compose_config, read_metrics, run_script
+
 from marl.run.cli import train_job
 
 
