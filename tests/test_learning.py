@@ -40,6 +40,7 @@ def final_behaviour(tmp_path, overrides: list[str]) -> list[dict[str, float]]:
                 "reward_per_step": mean("episode/return/0"),
             }
         )
+    print(f"late behaviour per seed: {behaviour}")  # shown with `pytest -m slow -s`
     return behaviour
 
 
