@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 ENCODERS = ("mlp", "cnn")
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
@@ -38,6 +39,71 @@ class MLP(nn.Module):
         return x
 
 
+_NHWC_HWIO = ("NHWC", "HWIO", "NHWC")
+
+
+def _same_padding(kernel_shape: Sequence[int]) -> list[tuple[int, int]]:
+    return [((k - 1) // 2, k - 1 - (k - 1) // 2) for k in kernel_shape]
+
+
+@jax.custom_vjp
+def conv_same(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """Stride-1 'SAME' convolution, NHWC input, HWIO kernel (what `nn.Conv` computes).
+
+    The VJP below is the textbook one, but every convolution it emits is already in the NHWC/HWIO
+    layout that XLA:CPU hands to Eigen. XLA's own transpose rules emit other layouts and XLA:CPU
+    only canonicalises convolutions of the entry computation, so inside `lax.scan` bodies (the PPO
+    minibatch loop) the backward convolutions fell back to naive loops, ~20x slower.
+    """
+    return lax.conv_general_dilated(
+        x, kernel, (1, 1), _same_padding(kernel.shape[:2]), dimension_numbers=_NHWC_HWIO
+    )
+
+
+def _conv_same_fwd(x, kernel):
+    return conv_same(x, kernel), (x, kernel)
+
+
+def _conv_same_bwd(residuals, g):
+    x, kernel = residuals
+    (lo_h, hi_h), (lo_w, hi_w) = _same_padding(kernel.shape[:2])
+    # d/dx: correlate g with the spatially flipped kernel, in/out features swapped.
+    flipped = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)
+    dx = lax.conv_general_dilated(
+        g, flipped, (1, 1), [(hi_h, lo_h), (hi_w, lo_w)], dimension_numbers=_NHWC_HWIO
+    )
+    # d/dkernel: a convolution with batch <-> feature roles swapped: x as [C_in, H, W, B],
+    # g as a [H, W, B, C_out] kernel -> [C_in, kh, kw, C_out].
+    dkernel = lax.conv_general_dilated(
+        x.transpose(3, 1, 2, 0),
+        g.transpose(1, 2, 0, 3),
+        (1, 1),
+        [(lo_h, hi_h), (lo_w, hi_w)],
+        dimension_numbers=_NHWC_HWIO,
+    )
+    return dx, dkernel.transpose(1, 2, 0, 3)
+
+
+conv_same.defvjp(_conv_same_fwd, _conv_same_bwd)
+
+
+class SameConv(nn.Module):
+    """`nn.Conv(features, (k, k), padding="SAME")` with the same parameters, through `conv_same`."""
+
+    features: int
+    kernel_size: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param(
+            "kernel",
+            nn.initializers.orthogonal(np.sqrt(2)),
+            (self.kernel_size, self.kernel_size, x.shape[-1], self.features),
+        )
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        return conv_same(x, kernel) + bias
+
+
 class GridCNN(nn.Module):
     """Conv trunk for one-hot grid observations: `[B, H, W, C]` -> `[B, dense_size]`."""
 
@@ -49,16 +115,9 @@ class GridCNN(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
-        for features, kernel in zip(self.channels, self.kernel_sizes, strict=True):
-            x = act(
-                nn.Conv(
-                    features,
-                    (kernel, kernel),
-                    padding="SAME",
-                    kernel_init=nn.initializers.orthogonal(np.sqrt(2)),
-                    bias_init=nn.initializers.zeros,
-                )(x)
-            )
+        for i, (features, kernel) in enumerate(zip(self.channels, self.kernel_sizes, strict=True)):
+            # Named like the nn.Conv layers they replace, so parameter trees stay unchanged.
+            x = act(SameConv(features, kernel, name=f"Conv_{i}")(x))
         x = x.reshape(x.shape[0], -1)
         return act(_dense(self.dense_size, np.sqrt(2))(x))
 

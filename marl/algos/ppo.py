@@ -2,8 +2,9 @@
 
 Spec: `specs/algos/ppo.md`. With `share_params=false` (default) every agent owns its parameters,
 Adam state, gradient clip, minibatch permutation and advantage normalisation: the whole learning
-step is `jax.vmap`-ed over a leading agent axis. With `share_params=true` one network sees the
-rows of all agents, with a one-hot agent id appended (unless `agent_id=false`).
+step is mapped over a leading agent axis (`jax.lax.map` on CPU, `jax.vmap` on accelerators).
+With `share_params=true` one network sees the rows of all agents, with a one-hot agent id
+appended (unless `agent_id=false`).
 
 Array layout inside an update: `[T, E, N, ...]` (time, parallel env, agent).
 """
@@ -152,6 +153,7 @@ class PPO:
             activation=config.activation,
         )
         self.minibatches_per_update = config.update_epochs * config.num_minibatches
+        self.sequential_agents = jax.default_backend() == "cpu"
         self.optimizer = optax.chain(
             optax.clip_by_global_norm(config.max_grad_norm),
             optax.adam(self._learning_rate, eps=1e-5),
@@ -305,7 +307,7 @@ class PPO:
         )
 
     def _learn(self, params, opt_state, trajectory, advantages, returns, ent_coef, key):
-        """Epochs of minibatch updates; vmapped over agents unless parameters are shared."""
+        """Epochs of minibatch updates; mapped over agents unless parameters are shared."""
         per_agent = {
             "obs": trajectory["obs"],
             "action": trajectory["action"],
@@ -323,9 +325,19 @@ class PPO:
             lambda x: jnp.moveaxis(x, 2, 0).reshape(self.num_agents, -1, *x.shape[3:]), per_agent
         )
         agent_keys = jax.random.split(key, self.num_agents)
-        params, opt_state, metrics = jax.vmap(self._learn_one, in_axes=(0, 0, 0, None, 0))(
-            params, opt_state, rows, ent_coef, agent_keys
-        )
+        inputs = (params, opt_state, rows, agent_keys)
+
+        def learn_agent(agent_inputs):
+            agent_params, agent_opt_state, agent_rows, agent_key = agent_inputs
+            return self._learn_one(agent_params, agent_opt_state, agent_rows, ent_coef, agent_key)
+
+        # On CPU, one agent after another (lax.map): vmapping the CNN's backward pass over
+        # per-agent kernels gives grouped convolutions that XLA:CPU runs several times slower.
+        # Accelerators run the vmapped form well.
+        if self.sequential_agents:
+            params, opt_state, metrics = jax.lax.map(learn_agent, inputs)
+        else:
+            params, opt_state, metrics = jax.vmap(learn_agent)(inputs)
         return params, opt_state, jax.tree.map(lambda m: m.mean(), metrics)
 
     def _learn_one(self, params, opt_state, rows: dict[str, jax.Array], ent_coef, key):
