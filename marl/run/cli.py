@@ -125,14 +125,14 @@ def _unknown_key_message(error: Exception, overrides: list[str], compose: Callab
 def check_keys(cfg: DictConfig) -> None:
     """Key names and types of the run settings and the algorithm (no JAX involved)."""
     from marl import algos
-    from marl.run.experiment import _plain, run_settings
+    from marl.run.experiment import plain_container, run_settings
 
     run_settings(cfg)
     try:
         _, schema = algos.trainer_classes(cfg.algo.get("name"))
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    from_mapping(schema, _plain(dict(cfg.algo)), "algo")
+    from_mapping(schema, plain_container(dict(cfg.algo)), "algo")
     if "platform" not in cfg.get("device", {}):
         raise ConfigError("device.platform is missing; choose device=cpu, gpu or tpu")
 

@@ -53,7 +53,7 @@ def build_env(env_cfg: Mapping[str, Any]) -> Env:
     params = {k: v for k, v in env_cfg.items() if k not in ENV_KEYS_NOT_PASSED_TO_MAKE}
     try:
         env_class(name)
-        env = make(name, **_plain(params))
+        env = make(name, **plain_container(params))
     except ValueError as error:
         raise ConfigError(f"env: {error}") from None
     opponent = env_cfg.get("opponent")
@@ -74,14 +74,14 @@ def build_trainer(algo_cfg: Mapping[str, Any], env: Env):
         trainer_class, schema = algos.trainer_classes(name)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    config = from_mapping(schema, _plain(dict(algo_cfg)), "algo")
+    config = from_mapping(schema, plain_container(dict(algo_cfg)), "algo")
     return trainer_class(env, config)
 
 
-def _plain(value: Any) -> Any:
+def plain_container(value: Any) -> Any:
     """OmegaConf containers -> plain dicts and tuples (hashable env parameters)."""
     if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain_container(v) for k, v in value.items()}
     if isinstance(value, list | tuple) or type(value).__name__ == "ListConfig":
-        return tuple(_plain(v) for v in value)
+        return tuple(plain_container(v) for v in value)
     return value
