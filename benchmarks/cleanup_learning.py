@@ -44,8 +44,7 @@ def late_mean(rows: list[dict], column: str) -> float:
     """Mean of `column` over seeds and the last 10 % of updates (episodes that ended there)."""
     last = max(row["update"] for row in rows)
     values = [
-        row[column] for row in rows
-        if row["update"] > 0.9 * last and row.get(column) is not None
+        row[column] for row in rows if row["update"] > 0.9 * last and row.get(column) is not None
     ]
     return statistics.fmean(values) if values else math.nan
 
@@ -70,9 +69,7 @@ def main(argv: Sequence[str]) -> None:
     base = RESULTS_DIR / "cleanup_learning" / stamp
     results = []
     for mode in REWARD_MODES:
-        cfg, _ = compose_config(
-            ["algo=ppo", "env=cleanup", *overrides, f"algo.reward_mode={mode}"]
-        )
+        cfg, _ = compose_config(["algo=ppo", "env=cleanup", *overrides, f"algo.reward_mode={mode}"])
         run_dir = base / mode
         started = time.perf_counter()
         exit_code = train_job(cfg, Path(run_dir))

@@ -40,7 +40,9 @@ BAD_INPUT = {
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
+def runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, tuple[subprocess.CompletedProcess, Path]]:
     """Every benchmark command of this module, run concurrently: name -> (result, JSON path)."""
     out_dir = tmp_path_factory.mktemp("benchmarks")
     commands = {

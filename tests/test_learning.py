@@ -33,7 +33,9 @@ def final_behaviour(tmp_path, overrides: list[str]) -> list[dict[str, float]]:
         def mean(column: str, seed_rows: list[dict] = seed_rows) -> float:
             return statistics.fmean(row[column] / row["episode/length"] for row in seed_rows)
 
-        agents = sorted(k.rsplit("/", 1)[1] for k in seed_rows[0] if k.startswith("episode/cooperated/"))
+        agents = sorted(
+            k.rsplit("/", 1)[1] for k in seed_rows[0] if k.startswith("episode/cooperated/")
+        )
         behaviour.append(
             {
                 **{f"coop{a}": mean(f"episode/cooperated/{a}") for a in agents},
@@ -50,7 +52,8 @@ def median(behaviour: list[dict[str, float]], key: str) -> float:
 
 def test_ppo_against_tit_for_tat_learns_to_cooperate(tmp_path):
     behaviour = final_behaviour(
-        tmp_path, ["env=ipd", "env.opponent=tft", "algo.total_timesteps=500000", "algo.num_minibatches=4"]
+        tmp_path,
+        ["env=ipd", "env.opponent=tft", "algo.total_timesteps=500000", "algo.num_minibatches=4"],
     )
     assert median(behaviour, "coop0") >= 0.9, behaviour
     assert median(behaviour, "reward_per_step") >= -1.1, behaviour
@@ -67,7 +70,12 @@ def test_ppo_self_play_with_individual_rewards_defects(tmp_path):
 def test_ppo_self_play_with_collective_reward_cooperates(tmp_path):
     behaviour = final_behaviour(
         tmp_path,
-        ["env=ipd", "algo.reward_mode=collective", "algo.total_timesteps=500000", "algo.num_minibatches=4"],
+        [
+            "env=ipd",
+            "algo.reward_mode=collective",
+            "algo.total_timesteps=500000",
+            "algo.num_minibatches=4",
+        ],
     )
     assert median(behaviour, "coop0") >= 0.9 and median(behaviour, "coop1") >= 0.9, behaviour
     assert median(behaviour, "reward_per_step") >= -1.1, behaviour

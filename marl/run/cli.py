@@ -117,9 +117,7 @@ def _unknown_key_message(error: Exception, overrides: list[str], compose: Callab
     if not isinstance(node, DictConfig):
         return None
     where = f" in {parent}" if parent else ""
-    return (
-        f"unknown key {key}; allowed keys{where}: {', '.join(sorted(map(str, node.keys())))}"
-    )
+    return f"unknown key {key}; allowed keys{where}: {', '.join(sorted(map(str, node.keys())))}"
 
 
 def check_keys(cfg: DictConfig) -> None:
@@ -165,7 +163,8 @@ def check_run_directory(cfg: DictConfig, run_dir: Path) -> None:
         saved = _flatten(OmegaConf.to_container(OmegaConf.load(saved_path)))
         current = _flatten(OmegaConf.to_container(cfg, resolve=True))
         changed = sorted(
-            key for key in set(saved) | set(current)
+            key
+            for key in set(saved) | set(current)
             if saved.get(key) != current.get(key)
             and not key.startswith(KEYS_FREE_TO_CHANGE_ON_RESUME)
         )

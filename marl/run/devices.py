@@ -21,7 +21,9 @@ def select_device(platform: str) -> None:
     (a multirun job after the first), the platform must be the one in use.
     """
     if platform not in PLATFORMS:
-        raise ConfigError(f"device.platform must be one of {', '.join(PLATFORMS)}; got {platform!r}")
+        raise ConfigError(
+            f"device.platform must be one of {', '.join(PLATFORMS)}; got {platform!r}"
+        )
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     import jax
 

@@ -43,7 +43,11 @@ def chunk_rows(
     for u in range(num_updates):
         update = first_update + u + 1
         for s in range(num_seeds):
-            row = {"update": update, "seed": base_seed + s, "env_steps": update * env_steps_per_update}
+            row = {
+                "update": update,
+                "seed": base_seed + s,
+                "env_steps": update * env_steps_per_update,
+            }
             row.update(flatten_metrics({k: v[u, s] for k, v in metrics.items()}))
             rows.append(row)
     return rows
@@ -99,9 +103,7 @@ class MetricsLog:
     def truncate(self, updates_done: int) -> None:
         """Drop rows past `updates_done` (logged after the checkpoint a run resumes from)."""
         kept = [row for row in read_rows(self.run_dir) if row["update"] <= updates_done]
-        _write_atomically(
-            self.jsonl_path, "".join(json.dumps(row) + "\n" for row in kept)
-        )
+        _write_atomically(self.jsonl_path, "".join(json.dumps(row) + "\n" for row in kept))
         self.columns = None
         if self.csv_path.exists():
             self.csv_path.unlink()
@@ -155,9 +157,7 @@ def seed_means(rows: Iterable[dict[str, Any]]) -> dict[int, dict[str, float]]:
     means = {}
     for update, group in grouped.items():
         columns = [c for c in group[0] if c not in ("update", "seed")]
-        means[update] = {
-            c: _nanmean([row[c] for row in group]) for c in columns
-        }
+        means[update] = {c: _nanmean([row[c] for row in group]) for c in columns}
     return means
 
 

@@ -178,11 +178,13 @@ class Runner:
     def _report_non_finite(
         self, metrics: dict[str, np.ndarray], updates_done: int, checkpoints: Checkpoints
     ) -> Outcome:
-        bad_update = updates_done + 1 + int(np.argmax(~np.all(
-            np.isfinite(metrics[LOSS_METRIC]).reshape(len(metrics[LOSS_METRIC]), -1), axis=1
-        )))
+        losses = metrics[LOSS_METRIC].reshape(len(metrics[LOSS_METRIC]), -1)  # [updates, seeds...]
+        first_bad = int(np.argmax(~np.all(np.isfinite(losses), axis=1)))
+        bad_update = updates_done + 1 + first_bad
         kept = checkpoints.latest_step()
-        where = f"the checkpoint at update {kept} is kept" if kept else "no checkpoint was saved yet"
+        where = (
+            f"the checkpoint at update {kept} is kept" if kept else "no checkpoint was saved yet"
+        )
         print(
             f"error: non-finite loss at update {bad_update}; stopped, {where} in "
             f"{checkpoints.directory} (lower algo.lr or check the rewards)",

@@ -80,18 +80,24 @@ def test_refuses_to_overwrite_a_run_and_to_resume_a_changed_one(tmp_path):
     again = run_script("train.py", [*TINY_PPO, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert again.returncode == 2 and "already holds a run's checkpoints" in again.stderr
     changed = run_script(
-        "train.py", [*TINY_PPO, "algo.lr=0.5", "resume=true", f"hydra.run.dir={run_dir}"],
+        "train.py",
+        [*TINY_PPO, "algo.lr=0.5", "resume=true", f"hydra.run.dir={run_dir}"],
         cwd=tmp_path,
     )
     assert changed.returncode == 2 and "differs from the saved run at algo.lr" in changed.stderr
-    missing = run_script("train.py", [*TINY_PPO, "resume=true", f"hydra.run.dir={tmp_path / 'x'}"],
-                         cwd=tmp_path)
+    missing = run_script(
+        "train.py", [*TINY_PPO, "resume=true", f"hydra.run.dir={tmp_path / 'x'}"], cwd=tmp_path
+    )
     assert missing.returncode == 2 and "has no checkpoint" in missing.stderr
 
 
 def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path):
     overrides = [
-        *[o for o in TINY_PPO if not o.startswith(("algo.total_timesteps", "run.updates_per_chunk"))],
+        *[
+            o
+            for o in TINY_PPO
+            if not o.startswith(("algo.total_timesteps", "run.updates_per_chunk"))
+        ],
         "algo.total_timesteps=4000",
         "run.updates_per_chunk=1",
     ]
@@ -101,7 +107,12 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path):
 
     run_dir = tmp_path / "interrupted"
     process = subprocess.Popen(
-        [sys.executable, str(REPO / "scripts" / "train.py"), *overrides, f"hydra.run.dir={run_dir}"],
+        [
+            sys.executable,
+            str(REPO / "scripts" / "train.py"),
+            *overrides,
+            f"hydra.run.dir={run_dir}",
+        ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -119,8 +130,9 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path):
     assert 0 < len(partial) < len(reference)
     assert partial == reference[: len(partial)]
 
-    resumed = run_script("train.py", [*overrides, "resume=true", f"hydra.run.dir={run_dir}"],
-                         cwd=tmp_path)
+    resumed = run_script(
+        "train.py", [*overrides, "resume=true", f"hydra.run.dir={run_dir}"], cwd=tmp_path
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert read_metrics(run_dir) == reference
 
@@ -135,4 +147,9 @@ def test_multirun_sweep_runs_every_job(tmp_path):
     job_dirs = sorted(p.parent for p in (tmp_path / "sweep").glob("*/metrics.jsonl"))
     assert len(job_dirs) == 4
     suffixes = {p.name.split("_", 1)[1] for p in job_dirs}
-    assert suffixes == {"ppo_ipd_seed0", "ppo_ipd_seed1", "ppo_stag_hunt_seed0", "ppo_stag_hunt_seed1"}
+    assert suffixes == {
+        "ppo_ipd_seed0",
+        "ppo_ipd_seed1",
+        "ppo_stag_hunt_seed0",
+        "ppo_stag_hunt_seed1",
+    }
