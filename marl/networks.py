@@ -2,8 +2,8 @@
 
 Encoders:
     `mlp`  vector observations `[..., D]`: separate actor and critic MLPs (PureJaxRL).
-    `cnn`  grid observations `[..., H, W, C]`: Conv 32@5x5 -> 32@3x3 -> 32@3x3 -> Dense 64 trunk
-           shared by both heads (SocialJax).
+    `cnn`  grid observations `[..., H, W, C]`: by default Conv 32@5x5 -> 32@3x3 -> 32@3x3 -> Dense 64
+           trunk shared by both heads (SocialJax); layer widths and kernels are parameters.
 """
 
 from __future__ import annotations
@@ -135,6 +135,9 @@ class ActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     head_size: int = 64
+    cnn_channels: Sequence[int] = (32, 32, 32)
+    cnn_kernel_sizes: Sequence[int] = (5, 3, 3)
+    cnn_dense_size: int = 64
 
     @nn.compact
     def __call__(
@@ -148,7 +151,9 @@ class ActorCritic(nn.Module):
             actor = MLP(self.hidden_sizes, self.activation, name="actor")(x)
             critic = MLP(self.hidden_sizes, self.activation, name="critic")(x)
         elif self.encoder == "cnn":
-            features = GridCNN(name="cnn")(x)
+            features = GridCNN(
+                self.cnn_channels, self.cnn_kernel_sizes, self.cnn_dense_size, name="cnn"
+            )(x)
             if agent_id is not None:
                 features = jnp.concatenate([features, agent_id], axis=-1)
             actor = MLP((self.head_size,), "relu", name="actor")(features)

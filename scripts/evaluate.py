@@ -62,6 +62,9 @@ def main(cfg: DictConfig) -> None:
         env, trainer, params = policy_against(run, cfg.opponent)
         if cfg.episodes < 1:
             raise ConfigError(f"episodes must be >= 1; got {cfg.episodes}")
+        out_path = Path(HydraConfig.get().runtime.output_dir) / "evaluation.json"
+        if out_path.exists():
+            raise ConfigError(f"{out_path} already exists; choose another hydra.run.dir=")
     except ConfigError as error:
         if full_errors():
             raise
@@ -77,9 +80,8 @@ def main(cfg: DictConfig) -> None:
         f"{cfg.run_dir} (after {run.updates_done} updates, seed index {cfg.seed_index}); "
         f"opponent: {opponent}; {cfg.episodes} episodes x {env.max_steps} steps",
     )
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "evaluation.json").write_text(json.dumps(to_json({**dict(cfg), **summary}), indent=1))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(to_json({**dict(cfg), **summary}), indent=1))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,9 @@ class PPOConfig:
     encoder: str = "auto"
     hidden_sizes: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
+    cnn_channels: tuple[int, ...] = (32, 32, 32)
+    cnn_kernel_sizes: tuple[int, ...] = (5, 3, 3)
+    cnn_dense_size: int = 64
     reward_mode: str = "individual"
 
     @property
@@ -70,7 +73,9 @@ class PPOConfig:
     def validate(self, where: str = "algo") -> None:
         """Range checks that need no environment; `ConfigError` names the offending key."""
         for key in ("total_timesteps", "num_envs", "num_steps", "update_epochs", "num_minibatches"):
-            require(getattr(self, key) >= 1, f"{where}.{key} must be >= 1; got {getattr(self, key)}")
+            require(
+                getattr(self, key) >= 1, f"{where}.{key} must be >= 1; got {getattr(self, key)}"
+            )
         require(self.lr > 0, f"{where}.lr must be > 0; got {self.lr}")
         for key in ("gamma", "gae_lambda"):
             value = getattr(self, key)
@@ -90,6 +95,21 @@ class PPOConfig:
         require(
             len(self.hidden_sizes) >= 1 and min(self.hidden_sizes) >= 1,
             f"{where}.hidden_sizes must be a non-empty list of positive widths",
+        )
+        for key in ("cnn_channels", "cnn_kernel_sizes"):
+            sizes = getattr(self, key)
+            require(
+                len(sizes) >= 1 and min(sizes) >= 1,
+                f"{where}.{key} must be a non-empty list of positive integers; got {list(sizes)}",
+            )
+        require(
+            len(self.cnn_channels) == len(self.cnn_kernel_sizes),
+            f"{where}.cnn_channels ({len(self.cnn_channels)} layers) and {where}.cnn_kernel_sizes "
+            f"({len(self.cnn_kernel_sizes)} layers) must have the same length",
+        )
+        require(
+            self.cnn_dense_size >= 1,
+            f"{where}.cnn_dense_size must be >= 1; got {self.cnn_dense_size}",
         )
 
     def rows_per_update(self, num_agents: int) -> int:
@@ -151,6 +171,9 @@ class PPO:
             encoder=_encoder_for(env.obs_shape, config.encoder),
             hidden_sizes=config.hidden_sizes,
             activation=config.activation,
+            cnn_channels=config.cnn_channels,
+            cnn_kernel_sizes=config.cnn_kernel_sizes,
+            cnn_dense_size=config.cnn_dense_size,
         )
         self.minibatches_per_update = config.update_epochs * config.num_minibatches
         self.sequential_agents = jax.default_backend() == "cpu"
@@ -186,7 +209,9 @@ class PPO:
     # ------------------------------------------------------------------ network application
     def _agent_ids(self, batch_shape: tuple[int, ...]) -> jax.Array:
         """One-hot ids `[*batch_shape, N, N]` for observations laid out `[*batch_shape, N, ...]`."""
-        return jnp.broadcast_to(jnp.eye(self.num_agents), (*batch_shape, self.num_agents, self.num_agents))
+        return jnp.broadcast_to(
+            jnp.eye(self.num_agents), (*batch_shape, self.num_agents, self.num_agents)
+        )
 
     def _apply_rows(self, params, obs: jax.Array, agent_id: jax.Array | None):
         """One network on rows: obs `[R, *obs_shape]` -> logits `[R, A]`, values `[R]`."""
@@ -199,7 +224,9 @@ class PPO:
             rows = obs.reshape(batch * self.num_agents, *obs.shape[2:])
             ids = self._agent_ids((batch,)).reshape(batch * self.num_agents, -1)
             logits, values = self._apply_rows(params, rows, ids if self.uses_agent_id else None)
-            return logits.reshape(batch, self.num_agents, -1), values.reshape(batch, self.num_agents)
+            return logits.reshape(batch, self.num_agents, -1), values.reshape(
+                batch, self.num_agents
+            )
         return jax.vmap(self._apply_rows, in_axes=(0, 1, None), out_axes=(1, 1))(params, obs, None)
 
     # ------------------------------------------------------------------ contract
@@ -355,7 +382,9 @@ class PPO:
         def epoch(carry, epoch_key):
             order = jax.random.permutation(epoch_key, num_rows)
             minibatches = jax.tree.map(
-                lambda x: x[order].reshape(self.config.num_minibatches, minibatch_size, *x.shape[1:]),
+                lambda x: x[order].reshape(
+                    self.config.num_minibatches, minibatch_size, *x.shape[1:]
+                ),
                 rows,
             )
             return jax.lax.scan(minibatch_step, carry, minibatches)

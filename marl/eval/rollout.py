@@ -25,7 +25,7 @@ from marl.run.experiment import build_env, build_trainer
 from marl.run.runner import seed_keys
 
 OUTCOME_NAMES = ("CC", "CD", "DC", "DD")
-NOT_COUNTERS = ("action", "reward", "reward_vector", "joint_action")
+NOT_COUNTERS = ("action", "reward", "reward_vector", "joint_action", "cooperated")
 
 
 @dataclasses.dataclass
@@ -44,7 +44,9 @@ def load_policy(run_dir: Path, seed_index: int = 0) -> LoadedRun:
     run_dir = Path(run_dir)
     config_path = run_dir / RESOLVED_CONFIG_FILE
     if not config_path.exists() or not has_checkpoint(run_dir):
-        raise ConfigError(f"{run_dir} is not a training run directory (no config.yaml or checkpoint)")
+        raise ConfigError(
+            f"{run_dir} is not a training run directory (no config.yaml or checkpoint)"
+        )
     cfg = OmegaConf.load(config_path)
     if not 0 <= seed_index < cfg.num_seeds:
         raise ConfigError(f"seed_index must be in [0, {cfg.num_seeds - 1}]; got {seed_index}")
@@ -136,7 +138,6 @@ def summarise(trajectory: dict[str, np.ndarray], two_player_matrix: bool) -> dic
     """Per-episode metrics aggregated over episodes: {name: (mean, standard error)}, plus the
     conditional cooperation table for two-player matrix games."""
     rewards = jnp.asarray(trajectory["reward"]).swapaxes(0, 1)  # [E, T, N]
-    actions = jnp.asarray(trajectory["action"]).swapaxes(0, 1)
     present = trajectory.get("present")
     resources = trajectory.get("apples_eaten")
     per_episode = jax.vmap(social_metrics.episode_social_metrics)(
@@ -145,7 +146,10 @@ def summarise(trajectory: dict[str, np.ndarray], two_player_matrix: bool) -> dic
         None if resources is None else jnp.asarray(resources).swapaxes(0, 1),
     )
     per_episode["return"] = rewards.sum(axis=1)
-    per_episode["cooperation_rate"] = jax.vmap(social_metrics.cooperation_rate)(actions)
+    if "cooperated" in trajectory:
+        per_episode["cooperation_rate"] = jax.vmap(social_metrics.cooperation_rate)(
+            jnp.asarray(trajectory["cooperated"]).swapaxes(0, 1)
+        )
     for name, values in trajectory.items():
         if name in NOT_COUNTERS:
             continue
@@ -160,5 +164,7 @@ def summarise(trajectory: dict[str, np.ndarray], two_player_matrix: bool) -> dic
     }
     result: dict[str, Any] = {"metrics": summary}
     if two_player_matrix:
-        result["conditional_cooperation"] = conditional_cooperation(np.asarray(trajectory["action"]))
+        result["conditional_cooperation"] = conditional_cooperation(
+            np.asarray(trajectory["action"])
+        )
     return result

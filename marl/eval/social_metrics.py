@@ -19,8 +19,6 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-COOPERATE_ACTION = 0
-
 
 def _as_float(values: ArrayLike) -> jax.Array:
     """`values` in JAX's default float dtype (float32 unless x64 is enabled)."""
@@ -186,9 +184,13 @@ def own_coin_fraction(own_pickups: ArrayLike, other_pickups: ArrayLike) -> jax.A
     return _safe_ratio(own, own + other)
 
 
-def cooperation_rate(actions: ArrayLike) -> jax.Array:
-    """Per agent fraction of steps with action 0 (cooperate), from actions `[T, N]`; `[N]`."""
-    return jnp.mean(jnp.asarray(actions) == COOPERATE_ACTION, axis=0, dtype=float)
+def cooperation_rate(cooperated: ArrayLike) -> jax.Array:
+    """Per agent fraction of cooperative steps, from the env's `cooperated` flags `[T, N]`; `[N]`.
+
+    Only games with a cooperative action report the flag (matrix games: action 0; public goods:
+    contributing), so grid games have no cooperation rate.
+    """
+    return jnp.mean(jnp.asarray(cooperated), axis=0, dtype=float)
 
 
 def mean_and_stderr(values: ArrayLike) -> tuple[jax.Array, jax.Array]:
@@ -222,7 +224,9 @@ def metrics_from_episode_totals(
     returns = _as_float(returns)
     length = _as_float(length)
     present = (
-        jnp.broadcast_to(length, returns.shape) if present_total is None else _as_float(present_total)
+        jnp.broadcast_to(length, returns.shape)
+        if present_total is None
+        else _as_float(present_total)
     )
     metrics = {
         "efficiency": jnp.sum(returns) / length,

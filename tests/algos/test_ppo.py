@@ -14,6 +14,7 @@ from marl.algos.ppo import PPO, PPOConfig
 from marl.config import ConfigError
 from marl.envs import make
 from marl.envs.wrappers import Wrapper
+from marl.networks import ActorCritic
 
 SMALL = {
     "total_timesteps": 4 * 16 * 3,
@@ -142,8 +143,13 @@ def test_value_clip_on_and_off():
     trainer_clip = small_ppo(clip_value=True)
     obs = jnp.eye(5)
     _, value = apply_network(agent_zero_params(), obs)
-    overrides = {"obs": obs, "action": jnp.zeros(5, jnp.int32), "advantage": jnp.zeros(5),
-                 "value": value - 1.0, "return": value + 1.0}
+    overrides = {
+        "obs": obs,
+        "action": jnp.zeros(5, jnp.int32),
+        "advantage": jnp.zeros(5),
+        "value": value - 1.0,
+        "return": value + 1.0,
+    }
     clipped, _ = loss_parts(trainer_clip, **overrides, log_prob=jnp.zeros(5))
     unclipped, _ = loss_parts(small_ppo(clip_value=False), **overrides, log_prob=jnp.zeros(5))
     np.testing.assert_allclose(unclipped["loss/value"], 0.5 * 1.0, atol=1e-5)
@@ -156,8 +162,14 @@ def test_entropy_of_equal_logits_is_log_num_actions():
     parts, _ = loss_parts(trainer)
     _, uniform_parts = trainer.jit_loss(
         params,
-        {"obs": jnp.eye(5), "action": jnp.zeros(5, jnp.int32), "log_prob": jnp.log(jnp.full(5, 0.5)),
-         "value": jnp.zeros(5), "advantage": jnp.zeros(5), "return": jnp.zeros(5)},
+        {
+            "obs": jnp.eye(5),
+            "action": jnp.zeros(5, jnp.int32),
+            "log_prob": jnp.log(jnp.full(5, 0.5)),
+            "value": jnp.zeros(5),
+            "advantage": jnp.zeros(5),
+            "return": jnp.zeros(5),
+        },
         0.0,
     )
     np.testing.assert_allclose(uniform_parts["entropy"], np.log(2), atol=1e-6)
@@ -169,8 +181,12 @@ def test_learning_rate_and_entropy_schedules():
     steps_per_update = SMALL["update_epochs"] * SMALL["num_minibatches"]
     assert trainer.num_updates == 3
     np.testing.assert_allclose(trainer._learning_rate(jnp.int32(0)), 0.1, rtol=1e-6)
-    np.testing.assert_allclose(trainer._learning_rate(jnp.int32(steps_per_update - 1)), 0.1, rtol=1e-6)
-    np.testing.assert_allclose(trainer._learning_rate(jnp.int32(steps_per_update)), 0.1 * 2 / 3, rtol=1e-6)
+    np.testing.assert_allclose(
+        trainer._learning_rate(jnp.int32(steps_per_update - 1)), 0.1, rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        trainer._learning_rate(jnp.int32(steps_per_update)), 0.1 * 2 / 3, rtol=1e-6
+    )
     np.testing.assert_allclose(trainer.entropy_coef(jnp.int32(0)), 0.2, rtol=1e-6)
     np.testing.assert_allclose(trainer.entropy_coef(jnp.int32(1)), 0.11, rtol=1e-6)
     np.testing.assert_allclose(trainer.entropy_coef(jnp.int32(2)), 0.02, rtol=1e-6)
@@ -187,11 +203,26 @@ def test_learning_rate_and_entropy_schedules():
         ({"reward_mode": "selfish"}, "reward_mode"),
         ({"gamma": 1.5}, "gamma"),
         ({"encoder": "cnn"}, "encoder"),
+        ({"cnn_channels": (8, 8), "cnn_kernel_sizes": (3,)}, "same length"),
+        ({"cnn_channels": ()}, "cnn_channels must be a non-empty list"),
+        ({"cnn_kernel_sizes": (3, 0, 3)}, "cnn_kernel_sizes must be a non-empty list"),
+        ({"cnn_dense_size": 0}, "cnn_dense_size"),
     ],
 )
 def test_bad_settings_raise_at_construction(overrides, message):
     with pytest.raises(ConfigError, match=message):
         small_ppo(**overrides)
+
+
+def test_cnn_layers_follow_the_config():
+    network = ActorCritic(
+        num_actions=9, encoder="cnn", cnn_channels=(6, 4), cnn_kernel_sizes=(3, 5), cnn_dense_size=7
+    )
+    params = network.init(jax.random.PRNGKey(0), jnp.zeros((1, 9, 9, 3)))["params"]["cnn"]
+    assert params["Conv_0"]["kernel"].shape == (3, 3, 3, 6)
+    assert params["Conv_1"]["kernel"].shape == (5, 5, 6, 4)
+    assert params["Dense_0"]["kernel"].shape == (9 * 9 * 4, 7)
+    assert "Conv_2" not in params
 
 
 def test_collective_reward_trains_on_the_sum_and_logs_individual_returns():

@@ -191,9 +191,9 @@ def test_own_coin_fraction_is_nan_without_pickups():
     assert np.isnan(fraction[1])
 
 
-def test_cooperation_rate_is_fraction_of_action_zero():
-    actions = np.array([[0, 1], [0, 1], [1, 0], [0, 1]], np.int32)
-    np.testing.assert_allclose(sm.cooperation_rate(actions), [0.75, 0.25])
+def test_cooperation_rate_is_fraction_of_cooperative_steps():
+    cooperated = np.array([[1, 0], [1, 0], [0, 1], [1, 0]], bool)
+    np.testing.assert_allclose(sm.cooperation_rate(cooperated), [0.75, 0.25])
 
 
 # Aggregation over episodes.

@@ -1,0 +1,96 @@
+"""`scripts/evaluate.py` and `scripts/render.py` on checkpoints of tiny training runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import imageio.v2 as imageio
+import jax
+import numpy as np
+import pytest
+from conftest import TINY_PPO, compose_config, run_script
+
+from marl.envs.grid.render import upscale
+from marl.run.cli import train_job
+from marl.run.experiment import build_env
+
+TINY_CLEANUP = [
+    "algo=ppo",
+    "env=cleanup",
+    "env.max_steps=16",
+    "algo.total_timesteps=64",
+    "algo.num_envs=2",
+    "algo.num_steps=16",
+    "algo.num_minibatches=2",
+    "algo.update_epochs=1",
+    "algo.cnn_channels=[4]",
+    "algo.cnn_kernel_sizes=[3]",
+    "algo.cnn_dense_size=8",
+    "run.updates_per_chunk=2",
+    "run.progress=false",
+]
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory) -> dict[str, Path]:
+    """A finished tiny run of PPO on the IPD and on Cleanup."""
+    runs = {}
+    for name, overrides in (("ipd", ["algo=ppo", "env=ipd", *TINY_PPO]), ("cleanup", TINY_CLEANUP)):
+        run_dir = tmp_path_factory.mktemp(name) / "run"
+        assert train_job(compose_config(overrides), run_dir) == 0
+        runs[name] = run_dir
+    return runs
+
+
+def evaluation(run_dir: Path, out_dir: Path, *args: str) -> dict:
+    """Run evaluate.py on `run_dir`, writing into `out_dir`; its evaluation.json."""
+    args = [f"run_dir={run_dir}", "episodes=4", f"hydra.run.dir={out_dir}", *args]
+    result = run_script("evaluate.py", args, cwd=out_dir.parent)
+    assert result.returncode == 0, result.stderr
+    return json.loads((out_dir / "evaluation.json").read_text())
+
+
+def test_evaluate_matrix_game_reports_cooperation_and_its_conditional_table(trained_runs, tmp_path):
+    self_play = evaluation(trained_runs["ipd"], tmp_path / "self_play")
+    rate, _ = self_play["metrics"]["cooperation_rate"]
+    assert len(rate) == 2 and all(0.0 <= r <= 1.0 for r in rate)
+    table = self_play["conditional_cooperation"]
+    assert set(table) == {"START", "CC", "CD", "DC", "DD"}
+    assert all(len(row) == 2 for row in table.values())
+    against_tft = evaluation(trained_runs["ipd"], tmp_path / "tft", "opponent=tft")
+    assert len(against_tft["metrics"]["cooperation_rate"][0]) == 1  # the learner's seat only
+    assert against_tft["opponent"] == "tft"
+    again = run_script(
+        "evaluate.py",
+        [f"run_dir={trained_runs['ipd']}", f"hydra.run.dir={tmp_path / 'tft'}"],
+        cwd=tmp_path,
+    )
+    assert again.returncode == 2 and "evaluation.json already exists" in again.stderr
+
+
+def test_evaluate_cleanup_reports_social_metrics_and_counters_per_episode(trained_runs, tmp_path):
+    metrics = evaluation(trained_runs["cleanup"], tmp_path / "eval")["metrics"]
+    for name in ("efficiency", "equality", "sustainability", "peace", "collective_return"):
+        assert np.isfinite(metrics[name][0]), name
+    for counter in ("apples_eaten", "cleans", "fires", "hits_taken", "waste_cleaned"):
+        assert len(metrics[f"total/{counter}"][0]) == 5, counter
+    assert metrics["total/present"][0] == [16.0] * 5  # every agent on the map all 16 steps
+    assert "cooperation_rate" not in metrics  # Cleanup has no cooperative action
+
+
+def test_render_writes_a_gif_of_the_checkpoint_playing(trained_runs, tmp_path):
+    run_dir = trained_runs["cleanup"]
+    out = tmp_path / "episode.gif"
+    args = [f"run_dir={run_dir}", "steps=6", "scale=2", "seed=3", f"out={out}"]
+    result = run_script("render.py", args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "(7 frames)" in result.stdout
+    frames = imageio.mimread(out)
+    assert len(frames) == 7
+    env = build_env(compose_config(TINY_CLEANUP).env)
+    reset_key, _ = jax.random.split(jax.random.PRNGKey(3))
+    expected_first = upscale(np.asarray(env.render(env.reset(reset_key)[1])), 2)
+    np.testing.assert_array_equal(np.asarray(frames[0])[..., :3], expected_first)
+    again = run_script("render.py", args, cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in again.stderr
