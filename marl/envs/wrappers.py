@@ -12,6 +12,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from flax import struct
+from jax import custom_batching
 
 from marl.envs.base import Env, Info, PyTree
 
@@ -61,6 +62,22 @@ class Wrapper(Env):
         return self.env.render(state)
 
 
+@custom_batching.custom_vmap
+def any_in_batch(flag: jax.Array) -> jax.Array:
+    """bool `[]`: whether `flag` is true anywhere, across every `vmap` axis it is batched over.
+
+    Unbatched it is `jnp.any(flag)`; under `vmap` it reduces over the batch too and returns an
+    unbatched scalar, so that a `lax.cond` on it stays a branch instead of becoming a select that
+    computes both sides. Only for predicates whose branches agree wherever the flag is false.
+    """
+    return jnp.any(flag)
+
+
+@any_in_batch.def_vmap
+def _any_in_batch_batched(axis_size, in_batched, flag):
+    return any_in_batch(flag), False
+
+
 def _select(done: jax.Array, if_done: PyTree, otherwise: PyTree) -> PyTree:
     return jax.tree.map(lambda a, b: jnp.where(done, a, b), if_done, otherwise)
 
@@ -69,15 +86,22 @@ def _select(done: jax.Array, if_done: PyTree, otherwise: PyTree) -> PyTree:
 class AutoReset(Wrapper):
     """On the last step of an episode, returns the first observation and state of a new one.
 
-    `reward`, `done` and `info` still describe the step that ended the episode. Under `vmap` the
-    reset is computed on every step, which is why every game keeps its reset as cheap as a step.
+    `reward`, `done` and `info` still describe the step that ended the episode. The reset runs
+    only on steps where some env of the whole batch (all `vmap` axes) is done, via `lax.cond` on
+    `any_in_batch(done)`; envs that are not done keep their step's results either way. With a
+    fixed horizon and envs started together that is one reset per episode instead of one per step.
     """
 
     def step(self, key, state, actions):
         step_key, reset_key = jax.random.split(key)
         obs, next_state, reward, done, info = self.env.step(step_key, state, actions)
-        reset_obs, reset_state = self.env.reset(reset_key)
-        obs, next_state = _select(done, (reset_obs, reset_state), (obs, next_state))
+
+        def restart_if_done(stepped):
+            return _select(done, self.env.reset(reset_key), stepped)
+
+        obs, next_state = jax.lax.cond(
+            any_in_batch(done), restart_if_done, lambda stepped: stepped, (obs, next_state)
+        )
         return obs, next_state, reward, done, info
 
 
