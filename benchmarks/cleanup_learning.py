@@ -10,21 +10,20 @@ reward -> nobody cleans and the orchard stays empty. Each run keeps its run dire
 
 from __future__ import annotations
 
-import math
-import statistics
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from common import (
     RESULTS_DIR,
     Column,
     OneLineArgumentParser,
-    compose_config,
     format_table,
+    late_mean,
     parse_command_line,
     run_metadata,
+    summed_over_agents,
+    train_rows,
     write_json,
 )
 
@@ -40,42 +39,18 @@ COLUMNS = (
 )
 
 
-def late_mean(rows: list[dict], column: str) -> float:
-    """Mean of `column` over seeds and the last 10 % of updates (episodes that ended there)."""
-    last = max(row["update"] for row in rows)
-    values = [
-        row[column] for row in rows if row["update"] > 0.9 * last and row.get(column) is not None
-    ]
-    return statistics.fmean(values) if values else math.nan
-
-
-def summed_over_agents(rows: list[dict], prefix: str) -> list[dict]:
-    """Rows with `prefix` = the sum of its per-agent columns `prefix/i`."""
-    out = []
-    for row in rows:
-        parts = [v for k, v in row.items() if k.startswith(prefix + "/")]
-        total = None if any(v is None for v in parts) or not parts else sum(parts)
-        out.append({**row, prefix: total})
-    return out
-
-
 def main(argv: Sequence[str]) -> None:
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     _, overrides = parse_command_line(parser, argv)
-    from marl.run.cli import train_job
-    from marl.run.logging import read_rows
-
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
     base = RESULTS_DIR / "cleanup_learning" / stamp
     results = []
     for mode in REWARD_MODES:
-        cfg, _ = compose_config(["algo=ppo", "env=cleanup", *overrides, f"algo.reward_mode={mode}"])
         run_dir = base / mode
         started = time.perf_counter()
-        exit_code = train_job(cfg, Path(run_dir))
-        if exit_code:
-            sys.exit(exit_code)
-        rows = read_rows(run_dir)
+        cfg, rows = train_rows(
+            ["algo=ppo", "env=cleanup", *overrides, f"algo.reward_mode={mode}"], run_dir
+        )
         for prefix in ("episode/apples", "episode/cleans", "episode/waste_cleaned"):
             rows = summed_over_agents(rows, prefix)
         results.append(

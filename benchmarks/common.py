@@ -1,4 +1,4 @@
-"""Helpers shared by the throughput benchmarks: command line, device, timing, tables and JSON.
+"""Helpers shared by the benchmarks: command line, device, timing, training runs, tables, JSON.
 
 A benchmark's command line is a few plain flags followed by Hydra overrides of the main config
 (`configs/config.yaml`), e.g. `--num-envs 1,64 env=ipd device=gpu`. Bad input of any kind ends
@@ -13,6 +13,7 @@ import datetime
 import json
 import math
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -247,3 +248,35 @@ def format_table(rows: list[dict[str, Any]], columns: Sequence[Column]) -> str:
         "  ".join(cell.rjust(width) for cell, width in zip(line, widths, strict=True))
         for line in lines
     )
+
+
+def late_mean(rows: list[dict], column: str) -> float:
+    """Mean of `column` over seeds and the last 10 % of updates (episodes that ended there)."""
+    last = max(row["update"] for row in rows)
+    values = [
+        row[column] for row in rows if row["update"] > 0.9 * last and row.get(column) is not None
+    ]
+    return statistics.fmean(values) if values else math.nan
+
+
+def summed_over_agents(rows: list[dict], prefix: str) -> list[dict]:
+    """Rows with `prefix` = the sum of its per-agent columns `prefix/i`."""
+    out = []
+    for row in rows:
+        parts = [v for k, v in row.items() if k.startswith(prefix + "/")]
+        total = None if any(v is None for v in parts) or not parts else sum(parts)
+        out.append({**row, prefix: total})
+    return out
+
+
+def train_rows(overrides: list[str], run_dir: Path) -> tuple[DictConfig, list[dict]]:
+    """Train with the main config and `overrides` into `run_dir`; returns the config and the
+    run's metric rows (one per update and seed). Exits with the trainer's code if it fails."""
+    from marl.run.cli import train_job
+    from marl.run.logging import read_rows
+
+    cfg, _ = compose_config(overrides)
+    exit_code = train_job(cfg, Path(run_dir))
+    if exit_code:
+        sys.exit(exit_code)
+    return cfg, read_rows(run_dir)

@@ -11,6 +11,12 @@ import jax.numpy as jnp
 from marl.eval.social_metrics import metrics_from_episode_totals
 
 
+def beam_uses(counters: dict[str, Any]) -> Any:
+    """The beam-action counter of a grid game's info (`beam_uses` in Gathering, `fires` in
+    Cleanup and Harvest), or None for games without beams."""
+    return counters.get("beam_uses", counters.get("fires"))
+
+
 def completed_episode_metrics(
     done: jax.Array, info: dict[str, Any], reward_components: Sequence[str]
 ) -> dict[str, jax.Array]:
@@ -40,7 +46,11 @@ def completed_episode_metrics(
     }
     totals = info["episode_totals"]
     social = jax.vmap(jax.vmap(metrics_from_episode_totals))(
-        info["episode_return"], length, totals.get("present"), totals.get("apples_eaten")
+        info["episode_return"],
+        length,
+        totals.get("present"),
+        totals.get("apples_eaten"),
+        beam_uses(totals),
     )
     metrics.update({f"social/{name}": completed_mean(values) for name, values in social.items()})
     for name, values in totals.items():

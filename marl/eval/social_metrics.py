@@ -214,11 +214,13 @@ def metrics_from_episode_totals(
     length: ArrayLike,
     present_total: ArrayLike | None = None,
     resources_total: ArrayLike | None = None,
+    beam_uses_total: ArrayLike | None = None,
 ) -> dict[str, jax.Array]:
     """The social metrics that episode totals determine, for training logs (each `[]`).
 
     returns `[N]`: R_i; length `[]`: T; present_total `[N]`: steps each agent was on the map
-    (default T); resources_total `[N]`: C_i (default: none, so no `equality_resources`).
+    (default T); resources_total `[N]`: C_i (default: none, so no `equality_resources`);
+    beam_uses_total `[N]`: beam actions of each agent (default: none, so no `beam_use_rate`).
     Sustainability needs the times of collection and is left to full-episode evaluation.
     """
     returns = _as_float(returns)
@@ -236,4 +238,9 @@ def metrics_from_episode_totals(
     }
     if resources_total is not None:
         metrics["equality_resources"] = equality(resources_total)
+    if beam_uses_total is not None:
+        # Σ beam uses / Σ agent-steps on the map, as `beam_use_rate` (present holds totals here)
+        metrics["beam_use_rate"] = _safe_ratio(
+            jnp.sum(_as_float(beam_uses_total)), jnp.sum(present)
+        )
     return metrics

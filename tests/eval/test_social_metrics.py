@@ -162,6 +162,21 @@ def test_beam_use_rate_divides_by_agent_steps_on_the_map():
     assert np.isnan(sm.beam_use_rate(beam_uses, np.zeros((4, 2), bool)))
 
 
+def test_beam_use_rate_from_episode_totals_equals_the_per_step_rate():
+    beam_uses = np.zeros((4, 2), np.int32)
+    beam_uses[[0, 1, 3], [0, 0, 1]] = 1
+    present = np.ones((4, 2), bool)
+    present[2:, 0] = False
+    totals = sm.metrics_from_episode_totals(
+        returns=np.zeros(2),
+        length=4,
+        present_total=present.sum(axis=0),
+        beam_uses_total=beam_uses.sum(axis=0),
+    )
+    assert float(totals["beam_use_rate"]) == float(sm.beam_use_rate(beam_uses, present))
+    assert "beam_use_rate" not in sm.metrics_from_episode_totals(np.zeros(2), 4)
+
+
 def test_events_per_episode_sums_counters():
     tagged_out = np.zeros((5, 2), bool)
     tagged_out[[1, 3], [0, 1]] = True

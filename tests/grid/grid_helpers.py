@@ -1,4 +1,4 @@
-"""Helpers for the grid-engine and Cleanup tests, imported by the test modules of this folder:
+"""Helpers for the grid-engine and grid-game tests, imported by the test modules of this folder:
 compiled functions cached per env (one compile per configuration for the whole session) and
 hand-made states."""
 
@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from marl.envs.grid.cleanup import Cleanup
+from marl.envs.grid.harvest import Harvest
 from marl.envs.grid.movement import STAY
 
 SHAPE = (25, 18)
@@ -57,6 +58,12 @@ def compiled(env: Cleanup) -> types.SimpleNamespace:
 def cleanup(**params) -> Cleanup:
     """A `Cleanup` with `params`, shared by every test that asks for the same configuration."""
     return Cleanup(**params)
+
+
+@functools.cache
+def harvest(**params) -> Harvest:
+    """A `Harvest` with `params`, shared by every test that asks for the same configuration."""
+    return Harvest(**params)
 
 
 def mask(cells, shape=SHAPE) -> np.ndarray:

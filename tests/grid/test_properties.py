@@ -10,6 +10,7 @@ from grid_helpers import (
     ROLLOUT_STEPS,
     cleanup,
     compiled,
+    harvest,
     long_rollouts,
     rollout,
 )
@@ -21,6 +22,7 @@ from marl.envs.grid import maps
 
 CHARS = maps.load_map("cleanup").chars
 WALL = CHARS == "@"
+HARVEST_CHARS = maps.load_map("harvest").chars
 CAPABLE = np.isin(CHARS, ["H", "R"])
 ORCHARD = CHARS == "B"
 STEPS = ROLLOUT_STEPS
@@ -34,44 +36,60 @@ MELTING_POT_PRESET = {
 }
 
 
-def check_invariants(start, states, obs, reward, info) -> None:
-    """Assert the invariants of every step of a rollout (arrays stacked over time first)."""
+def check_common_invariants(env, start, states, obs, reward, info, apple_cells, wall) -> None:
+    """Assert the invariants every SSD game keeps at every step of a rollout (arrays stacked over
+    time first): agents apart and off `wall`, apples only on `apple_cells` and never under an
+    agent, counters consistent, reward = the paid components, observations 0/1 and blank for
+    absent agents."""
     position = np.asarray(states.position)
     present = np.asarray(states.present)
-    waste, apple = np.asarray(states.waste), np.asarray(states.apple)
+    apple = np.asarray(states.apple)
     for t in range(position.shape[0]):
         cells = [tuple(cell) for cell in position[t][present[t]]]
         assert len(cells) == len(set(cells)), "two present agents share a cell"
-        assert not any(WALL[cell] for cell in cells), "an agent stands in a wall"
+        assert not any(wall[cell] for cell in cells), "an agent stands in a wall"
         assert not any(apple[t][cell] for cell in cells), "an apple under an agent"
-    assert not (waste & ~CAPABLE).any() and not (apple & ~ORCHARD).any()
-    np.testing.assert_array_equal(info["waste_count"], waste.sum(axis=(1, 2)))
+    assert not (apple & ~apple_cells).any()
     np.testing.assert_array_equal(info["apple_count"], apple.sum(axis=(1, 2)))
-    for name in ("apples_eaten", "fires", "hits_taken", "hits_dealt", "cleans", "waste_cleaned"):
+    for name in ("apples_eaten", "fires", "hits_taken", "hits_dealt"):
         assert (np.asarray(info[name]) >= 0).all(), name
     np.testing.assert_array_equal(
         np.asarray(info["hits_taken"]).sum(axis=1), np.asarray(info["hits_dealt"]).sum(axis=1)
     )
     vector = np.asarray(info["reward_vector"])
-    np.testing.assert_array_equal(reward, vector @ np.array([1, 1, 1, 0], np.float32))
-    # map cells change only as the rules allow: waste leaves by cleaning and at most one cell
-    # spawns per step (possibly on a cell cleaned in the same step); apples leave by eating
-    previous_waste = np.concatenate([np.asarray(start.waste)[None], waste[:-1]])
+    np.testing.assert_array_equal(reward, vector[..., :3].sum(axis=-1))
+    np.testing.assert_array_equal(vector[..., 0], info["apples_eaten"])
+    # apples leave only by eating
     previous_apple = np.concatenate([np.asarray(start.apple)[None], apple[:-1]])
-    cleaned = np.asarray(info["waste_cleaned"]).sum(axis=1)
-    spawned = waste.sum(axis=(1, 2)) - (previous_waste.sum(axis=(1, 2)) - cleaned)
-    assert ((spawned == 0) | (spawned == 1)).all()
-    assert ((previous_waste & ~waste).sum(axis=(1, 2)) <= cleaned).all()
-    assert ((waste & ~previous_waste).sum(axis=(1, 2)) <= 1).all()
     eaten = np.asarray(info["apples_eaten"]).sum(axis=1)
     assert ((previous_apple & ~apple).sum(axis=(1, 2)) <= eaten).all()
     assert (apple.sum(axis=(1, 2)) >= previous_apple.sum(axis=(1, 2)) - eaten).all()
     obs = np.asarray(obs)
     assert obs.max() <= 1
     centre = obs.shape[2] // 2
-    np.testing.assert_array_equal(obs[:, :, centre, centre, 6], present)
+    self_plane = env.channel_names.index("self")
+    np.testing.assert_array_equal(obs[:, :, centre, centre, self_plane], present)
     assert not obs[~present].any()
-    assert obs[..., 6].sum() == present.sum()
+    assert obs[..., self_plane].sum() == present.sum()
+
+
+def check_invariants(start, states, obs, reward, info) -> None:
+    """Cleanup: the common invariants plus the waste rules."""
+    check_common_invariants(cleanup(), start, states, obs, reward, info, ORCHARD, WALL)
+    waste = np.asarray(states.waste)
+    assert not (waste & ~CAPABLE).any()
+    np.testing.assert_array_equal(info["waste_count"], waste.sum(axis=(1, 2)))
+    for name in ("cleans", "waste_cleaned"):
+        assert (np.asarray(info[name]) >= 0).all(), name
+    np.testing.assert_array_equal(info["reward_vector"][..., 3], info["waste_cleaned"])
+    # waste leaves by cleaning and at most one cell spawns per step (possibly on a cell cleaned
+    # in the same step)
+    previous_waste = np.concatenate([np.asarray(start.waste)[None], waste[:-1]])
+    cleaned = np.asarray(info["waste_cleaned"]).sum(axis=1)
+    spawned = waste.sum(axis=(1, 2)) - (previous_waste.sum(axis=(1, 2)) - cleaned)
+    assert ((spawned == 0) | (spawned == 1)).all()
+    assert ((previous_waste & ~waste).sum(axis=(1, 2)) <= cleaned).all()
+    assert ((waste & ~previous_waste).sum(axis=(1, 2)) <= 1).all()
 
 
 @settings(max_examples=20, deadline=None)
@@ -111,3 +129,17 @@ def test_long_random_rollouts_never_share_cells_and_respect_the_waste_bounds():
     assert (waste <= 56).all()
     after_48 = np.maximum.accumulate(waste <= 48, axis=1)
     assert (waste[after_48] <= 48).all()  # once at or below 48, never above again
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    actions=hnp.arrays(np.int32, (STEPS, 5), elements=st.integers(0, 7)),
+    tag_out=st.booleans(),
+)
+def test_harvest_invariants_hold_for_random_action_sequences(seed, actions, tag_out):
+    env = harvest(tag_out_steps=5 if tag_out else 0)
+    _, start = compiled(env).reset(jax.random.key(seed))
+    states, obs, reward, _, info = rollout(env, start, actions, key=seed + 1)
+    apple_cells, wall = HARVEST_CHARS == "A", HARVEST_CHARS == "@"
+    check_common_invariants(env, start, states, obs, reward, info, apple_cells, wall)

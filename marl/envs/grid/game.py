@@ -158,7 +158,7 @@ class GridGame(Env):
         for index in np.flatnonzero(np.asarray(state.present)):
             cell = np.zeros(self._shape, bool)
             cell[tuple(position[index])] = True
-            layers.append((cell, agent_colour(int(index))))
+            layers.append((cell, self._agent_colour(int(index))))
         for beam, colour in zip(self.beam_masks(state), self.beam_colours, strict=True):
             layers.append((np.asarray(beam), colour))
         return upscale(paint(self._shape, layers), scale)
@@ -176,6 +176,10 @@ class GridGame(Env):
     def _render_layers(self, state) -> list[tuple[np.ndarray, tuple[int, int, int]]]:
         """(mask bool `[H, W]`, colour) layers under the agents, painted in order."""
         raise NotImplementedError
+
+    def _agent_colour(self, index: int) -> tuple[int, int, int]:
+        """Colour of agent `index` in `render` (the reference colours unless a game overrides)."""
+        return agent_colour(index)
 
     # ------------------------------------------------------------------------------ helpers
 

@@ -22,6 +22,7 @@ import numpy as np
 from flax import struct
 
 from marl.envs.base import Info
+from marl.envs.grid import maps
 from marl.envs.grid.beams import beam_mask, fire_beams, footprint_cells, footprint_offsets
 from marl.envs.grid.game import GridGame, is_int, is_real, require
 from marl.envs.grid.movement import FIRE, STAY, resolve_movement, turn
@@ -90,23 +91,19 @@ class SSDGame(GridGame):
         (the game's own constants must be set before this runs)."""
         super()._setup()
         grid_map = self.grid_map
-        spawn_cells = grid_map.cells("P")
+        object.__setattr__(self, "wall", grid_map.mask(maps.WALL))
+        object.__setattr__(self, "footprint", footprint_offsets(BEAM_LENGTH, BEAM_WIDTH))
+        spawn_cells = grid_map.cells(maps.SPAWN)
+        object.__setattr__(self, "spawn_cells", spawn_cells)
         agents = jnp.zeros(self.num_agents, jnp.int32)
         reset_bits = self._map_bits(self._reset_state(jnp.stack([agents, agents], -1), agents))
         reset_words = padded_map_words(
             np.asarray(reset_bits), len(self.map_channels), self.view_radius
         )
-        padded_width = grid_map.width + 2 * self.view_radius
-        constants = {
-            "spawn_cells": spawn_cells,
-            "spawn_window_words": static_window_words(
-                reset_words, spawn_cells, self.view_radius, padded_width
-            ),
-            "footprint": footprint_offsets(BEAM_LENGTH, BEAM_WIDTH),
-            "wall": grid_map.mask("@"),
-        }
-        for name, value in constants.items():
-            object.__setattr__(self, name, value)
+        window_words = static_window_words(
+            reset_words, spawn_cells, self.view_radius, grid_map.width + 2 * self.view_radius
+        )
+        object.__setattr__(self, "spawn_window_words", window_words)
 
     def _validate(self) -> None:
         super()._validate()

@@ -1,0 +1,111 @@
+"""Gathering under scarcity: how often independent learners use the beam as apples get scarcer.
+
+`python benchmarks/gathering_scarcity.py [--n-apple 2,10,50,200] [algo.total_timesteps=...]
+[device=gpu] [overrides]` trains independent PPO learners on Gathering once per apple respawn
+time `n_apple`, all for the same budget, and prints per episode (mean over the last 10 % of
+updates and over seeds): the beam-use rate (beam actions per agent-step on the map), apples
+eaten, tag-outs and the peace metric. Leibo et al. (2017) report that beam use rises as apples get
+scarcer (larger n_apple). Writes the table as JSON and a plot of beam-use rate and apples against
+n_apple (`gathering_scarcity.png`) next to the run directories, under
+`benchmarks/results/gathering_scarcity/<time>/`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from common import (
+    RESULTS_DIR,
+    Column,
+    OneLineArgumentParser,
+    format_table,
+    late_mean,
+    parse_command_line,
+    positive_int_list,
+    run_metadata,
+    summed_over_agents,
+    train_rows,
+    write_json,
+)
+
+DEFAULT_N_APPLE = "2,10,50,200"
+COLUMNS = (
+    Column("n_apple", "n_apple", "d"),
+    Column("beam_use_rate", "beam-use rate", ".4f"),
+    Column("apples", "apples eaten", ",.1f"),
+    Column("tag_outs", "tag-outs", ",.2f"),
+    Column("peace", "peace", ".3f"),
+    Column("env_steps", "env steps", ",d"),
+    Column("wall_s", "wall s", ".0f"),
+)
+PLOT_FILE = "gathering_scarcity.png"
+
+
+def plot(results: list[dict], path: Path) -> Path:
+    """PNG of beam-use rate (left axis) and apples per episode (right axis) against n_apple."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_apple = [row["n_apple"] for row in results]
+    figure, beam_axis = plt.subplots(figsize=(6, 4))
+    beam_axis.plot(n_apple, [row["beam_use_rate"] for row in results], "o-", color="tab:red")
+    beam_axis.set_xscale("log")
+    beam_axis.set_xlabel("n_apple (apple respawn steps; larger = scarcer)")
+    beam_axis.set_ylabel("beam-use rate", color="tab:red")
+    apple_axis = beam_axis.twinx()
+    apple_axis.plot(n_apple, [row["apples"] for row in results], "s--", color="tab:green")
+    apple_axis.set_ylabel("apples eaten per episode", color="tab:green")
+    beam_axis.set_title("Gathering: beam use against scarcity (independent PPO)")
+    beam_axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def main(argv: Sequence[str]) -> None:
+    parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--n-apple",
+        type=positive_int_list,
+        default=positive_int_list(DEFAULT_N_APPLE),
+        help=f"comma-separated apple respawn times (default {DEFAULT_N_APPLE})",
+    )
+    args, overrides = parse_command_line(parser, argv)
+    base = RESULTS_DIR / "gathering_scarcity" / time.strftime("%Y-%m-%d_%H-%M-%S")
+    results = []
+    for n_apple in args.n_apple:
+        run_dir = base / f"n_apple_{n_apple}"
+        started = time.perf_counter()
+        cfg, rows = train_rows(
+            ["algo=ppo", "env=gathering", *overrides, f"env.n_apple={n_apple}"], run_dir
+        )
+        for prefix in ("episode/apples_eaten", "episode/tagged_out"):
+            rows = summed_over_agents(rows, prefix)
+        results.append(
+            {
+                "n_apple": n_apple,
+                "beam_use_rate": late_mean(rows, "social/beam_use_rate"),
+                "apples": late_mean(rows, "episode/apples_eaten"),
+                "tag_outs": late_mean(rows, "episode/tagged_out"),
+                "peace": late_mean(rows, "social/peace"),
+                "env_steps": max(row["env_steps"] for row in rows),
+                "wall_s": time.perf_counter() - started,
+                "run_dir": str(run_dir),
+            }
+        )
+        print(format_table(results[-1:], COLUMNS), flush=True)
+    print(format_table(results, COLUMNS))
+    out = base / "gathering_scarcity.json"
+    write_json(out, {**run_metadata(cfg, "gathering_scarcity"), "rows": results})
+    print(f"results written to {out}")
+    print(f"plot written to {plot(results, base / PLOT_FILE)}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
