@@ -6,8 +6,8 @@ time `n_apple`, all for the same budget, and prints per episode (mean over the l
 updates and over seeds): the beam-use rate (beam actions per agent-step on the map), apples
 eaten, tag-outs and the peace metric. Leibo et al. (2017) report that beam use rises as apples get
 scarcer (larger n_apple). Writes the table as JSON and a plot of beam-use rate and apples against
-n_apple (`gathering_scarcity.png`) next to the run directories, under
-`benchmarks/results/gathering_scarcity/<time>/`.
+n_apple (`gathering_scarcity.png`) next to the run directories, under `--out` (default
+`benchmarks/results/gathering_scarcity/<time>/`).
 """
 
 from __future__ import annotations
@@ -76,8 +76,14 @@ def main(argv: Sequence[str]) -> None:
         default=positive_int_list(DEFAULT_N_APPLE),
         help=f"comma-separated apple respawn times (default {DEFAULT_N_APPLE})",
     )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="directory for the runs, the JSON and the plot (default "
+        "benchmarks/results/gathering_scarcity/<time>)",
+    )
     args, overrides = parse_command_line(parser, argv)
-    base = RESULTS_DIR / "gathering_scarcity" / time.strftime("%Y-%m-%d_%H-%M-%S")
+    base = args.out or RESULTS_DIR / "gathering_scarcity" / time.strftime("%Y-%m-%d_%H-%M-%S")
     results = []
     for n_apple in args.n_apple:
         run_dir = base / f"n_apple_{n_apple}"

@@ -28,6 +28,18 @@ TINY_PPO = [
     "algo.update_epochs=1",
 ]
 TINY_TRAIN_RUN = ["--updates", "2", "--repeats", "1", *TINY_PPO, "num_seeds=2"]
+# Two respawn times, 20-step episodes that end inside every rollout, a tiny CNN.
+TINY_SCARCITY_RUN = [
+    "--n-apple",
+    "2,50",
+    *TINY_PPO,
+    "env.max_steps=20",
+    "algo.cnn_channels=[4]",
+    "algo.cnn_kernel_sizes=[3]",
+    "algo.cnn_dense_size=8",
+    "run.updates_per_chunk=5",
+    "run.progress=false",
+]
 BAD_INPUT = {
     "env_unknown_key": ("env_throughput.py", ["env.no_such_key=1"], "unknown key env.no_such_key"),
     "env_bad_num_envs": ("env_throughput.py", ["--num-envs", "1,0"], "--num-envs"),
@@ -48,6 +60,7 @@ def runs(
     commands = {
         "env": ("env_throughput.py", [*TINY_ENV_RUN, "env=ipd"]),
         "train": ("train_throughput.py", [*TINY_TRAIN_RUN, "env=ipd"]),
+        "scarcity": ("gathering_scarcity.py", TINY_SCARCITY_RUN),
         **{name: (script, args) for name, (script, args, _) in BAD_INPUT.items()},
     }
     processes = {
@@ -74,7 +87,7 @@ def read_rows(run: tuple[subprocess.CompletedProcess, Path]) -> tuple[dict, list
     """The results file of a successful run and its rows."""
     result, out = run
     assert result.returncode == 0, result.stderr
-    results = json.loads(out.read_text())
+    results = json.loads((out / "gathering_scarcity.json" if out.is_dir() else out).read_text())
     return results, results["rows"]
 
 
@@ -113,6 +126,21 @@ def test_train_throughput_counts_steps_of_every_seed(runs):
     assert row["env_steps_per_s"] == pytest.approx(80 * 2 * 2 / row["chunk_s"])
     assert row["agent_steps_per_s"] == pytest.approx(row["env_steps_per_s"] * 2)
     assert "env steps/s" in runs["train"][0].stdout
+
+
+def test_gathering_scarcity_prints_and_plots_one_row_per_n_apple(runs):
+    results, rows = read_rows(runs["scarcity"])
+    assert results["config"]["env"]["name"] == "gathering"
+    assert [row["n_apple"] for row in rows] == [2, 50]
+    for row in rows:
+        assert 0 <= row["beam_use_rate"] <= 1
+        assert row["apples"] >= 0 and row["tag_outs"] >= 0
+        assert 0 <= row["peace"] <= 2
+        assert row["env_steps"] == 800
+        assert (Path(row["run_dir"]) / "metrics.jsonl").exists()
+    out = runs["scarcity"][1]
+    assert (out / "gathering_scarcity.png").stat().st_size > 0
+    assert "beam-use rate" in runs["scarcity"][0].stdout
 
 
 @pytest.mark.parametrize("name", sorted(BAD_INPUT))

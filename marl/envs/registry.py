@@ -13,6 +13,7 @@ _REGISTRY: dict[str, str] = {
     "noisy_coordination": "marl.envs.noisy_coordination:NoisyCoordination",
     "public_goods": "marl.envs.public_goods:PublicGoods",
     "cleanup": "marl.envs.grid.cleanup:Cleanup",
+    "gathering": "marl.envs.grid.gathering:Gathering",
     "harvest": "marl.envs.grid.harvest:Harvest",
 }
 

@@ -76,6 +76,8 @@ def test_evaluate_cleanup_reports_social_metrics_and_counters_per_episode(traine
     for counter in ("apples_eaten", "cleans", "fires", "hits_taken", "waste_cleaned"):
         assert len(metrics[f"total/{counter}"][0]) == 5, counter
     assert metrics["total/present"][0] == [16.0] * 5  # every agent on the map all 16 steps
+    fires = sum(metrics["total/fires"][0])
+    assert metrics["beam_use_rate"][0] == pytest.approx(fires / (16 * 5))
     assert "cooperation_rate" not in metrics  # Cleanup has no cooperative action
 
 
