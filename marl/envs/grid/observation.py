@@ -155,8 +155,10 @@ def window_indices(
 
     position int32 `[N, 2]`, orientation int32 `[N]`; rows of the padded map are `padded_width`
     = W + 2R cells wide. The index of window cell (u, v) is base + (R - u) * forward_stride +
-    (v - R) * right_stride, computed as one small matrix product (exact in float32) so that XLA
-    materialises the indices instead of re-deriving them inside the gather (see `select_rows`).
+    (v - R) * right_stride, computed as one small int32 matrix product so that XLA materialises
+    the indices instead of re-deriving them inside the gather (see `select_rows`). An integer
+    product rather than a float32 one: a float-to-int conversion fused into the gather costs
+    more there than the whole gather does.
     """
     size = 2 * view_radius + 1
     forward = jnp.asarray(FORWARD_VECTORS[:, 0] * padded_width + FORWARD_VECTORS[:, 1])
@@ -165,11 +167,8 @@ def window_indices(
     coefficients = jnp.stack([base, forward[orientation], rightward[orientation]], axis=-1)
     ahead = np.repeat(view_radius - np.arange(size), size)
     right = np.tile(np.arange(size) - view_radius, size)
-    basis = np.stack([np.ones(size * size), ahead, right]).astype(np.float32)
-    indices = jnp.dot(
-        coefficients.astype(jnp.float32), jnp.asarray(basis), precision=jax.lax.Precision.HIGHEST
-    )
-    return indices.astype(jnp.int32)
+    basis = np.stack([np.ones(size * size), ahead, right]).astype(np.int32)
+    return jnp.dot(coefficients, jnp.asarray(basis), preferred_element_type=jnp.int32)
 
 
 def agent_overlay(
