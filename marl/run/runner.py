@@ -140,6 +140,7 @@ class Runner:
             )
             with progress, stop_on_signals() as stop:
                 chunks_done = 0
+                last_return = math.nan  # the bar keeps it through chunks where no episode ended
                 while updates_done < self.num_updates:
                     length = min(settings.updates_per_chunk, self.num_updates - updates_done)
                     started = time.perf_counter()
@@ -159,10 +160,10 @@ class Runner:
                     if last or stop.requested or chunks_done % settings.checkpoint_every == 0:
                         checkpoints.save(updates_done, state)
                     progress.update(length * self.env_steps_per_update)
-                    progress.set_postfix(
-                        sps=f"{steps / elapsed:,.0f}",
-                        ret=f"{_nanmean(metrics['episode/collective_return']):.3g}",
-                    )
+                    chunk_return = _nanmean(metrics["episode/collective_return"])
+                    if math.isfinite(chunk_return):
+                        last_return = chunk_return
+                    progress.set_postfix(sps=f"{steps / elapsed:,.0f}", ret=f"{last_return:.3g}")
                     if stop.requested and not last:
                         print(
                             f"stopped after {updates_done} of {self.num_updates} updates; "

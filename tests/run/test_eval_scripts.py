@@ -31,12 +31,19 @@ TINY_CLEANUP = [
     "run.progress=false",
 ]
 
+TINY_GATHERING = [*TINY_CLEANUP, "env=gathering"]
+
 
 @pytest.fixture(scope="module")
 def trained_runs(tmp_path_factory) -> dict[str, Path]:
-    """A finished tiny run of PPO on the IPD and on Cleanup."""
+    """A finished tiny run of PPO on the IPD, on Cleanup and on Gathering."""
     runs = {}
-    for name, overrides in (("ipd", ["algo=ppo", "env=ipd", *TINY_PPO]), ("cleanup", TINY_CLEANUP)):
+    tiny_runs = (
+        ("ipd", ["algo=ppo", "env=ipd", *TINY_PPO]),
+        ("cleanup", TINY_CLEANUP),
+        ("gathering", TINY_GATHERING),
+    )
+    for name, overrides in tiny_runs:
         run_dir = tmp_path_factory.mktemp(name) / "run"
         assert train_job(compose_config(overrides), run_dir) == 0
         runs[name] = run_dir
@@ -81,8 +88,24 @@ def test_evaluate_cleanup_reports_social_metrics_and_counters_per_episode(traine
     assert "cooperation_rate" not in metrics  # Cleanup has no cooperative action
 
 
-def test_render_writes_a_gif_of_the_checkpoint_playing(trained_runs, tmp_path):
-    run_dir = trained_runs["cleanup"]
+def test_evaluate_gathering_reports_beam_use_and_tag_outs(trained_runs, tmp_path):
+    metrics = evaluation(trained_runs["gathering"], tmp_path / "eval")["metrics"]
+    for counter in ("apples_eaten", "beam_uses", "hits_taken", "tagged_out", "present"):
+        assert len(metrics[f"total/{counter}"][0]) == 2, counter
+    present = sum(metrics["total/present"][0])
+    beams = sum(metrics["total/beam_uses"][0])
+    assert 0 < present <= 2 * 16
+    assert 0 <= metrics["beam_use_rate"][0] <= 1
+    assert 0 <= metrics["peace"][0] <= 2
+    if metrics["peace"][1] == 0:  # the same number of agent-steps on the map in every episode
+        assert metrics["beam_use_rate"][0] == pytest.approx(beams / present)
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides"), [("cleanup", TINY_CLEANUP), ("gathering", TINY_GATHERING)]
+)
+def test_render_writes_a_gif_of_the_checkpoint_playing(trained_runs, tmp_path, name, overrides):
+    run_dir = trained_runs[name]
     out = tmp_path / "episode.gif"
     args = [f"run_dir={run_dir}", "steps=6", "scale=2", "seed=3", f"out={out}"]
     result = run_script("render.py", args, cwd=tmp_path)
@@ -90,7 +113,7 @@ def test_render_writes_a_gif_of_the_checkpoint_playing(trained_runs, tmp_path):
     assert "(7 frames)" in result.stdout
     frames = imageio.mimread(out)
     assert len(frames) == 7
-    env = build_env(compose_config(TINY_CLEANUP).env)
+    env = build_env(compose_config(overrides).env)
     reset_key, _ = jax.random.split(jax.random.PRNGKey(3))
     expected_first = upscale(np.asarray(env.render(env.reset(reset_key)[1])), 2)
     np.testing.assert_array_equal(np.asarray(frames[0])[..., :3], expected_first)
