@@ -10,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 from conftest import TINY_PPO, compose_config, run_script
+from PIL import Image, ImageSequence
 
 from marl.envs.grid.render import upscale
 from marl.run.cli import train_job
@@ -112,7 +113,12 @@ def test_render_writes_a_gif_of_the_checkpoint_playing(trained_runs, tmp_path, n
     assert result.returncode == 0, result.stderr
     assert "(7 frames)" in result.stdout
     frames = imageio.mimread(out)
-    assert len(frames) == 7
+    # the GIF writer merges identical consecutive frames into one longer frame: the 7 frames of
+    # 1/8 s (fps 8, stored in whole centiseconds) may be fewer, but the episode plays for ~7/8 s
+    with Image.open(out) as gif:
+        durations = [frame.info["duration"] for frame in ImageSequence.Iterator(gif)]
+    assert 1 <= len(frames) == len(durations) <= 7
+    assert sum(durations) == pytest.approx(7 * 1000 / 8, abs=7 * 10)
     env = build_env(compose_config(overrides).env)
     reset_key, _ = jax.random.split(jax.random.PRNGKey(3))
     expected_first = upscale(np.asarray(env.render(env.reset(reset_key)[1])), 2)
