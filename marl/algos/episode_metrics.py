@@ -8,13 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from marl.eval.social_metrics import metrics_from_episode_totals
-
-
-def beam_uses(counters: dict[str, Any]) -> Any:
-    """The beam-action counter of a grid game's info (`beam_uses` in Gathering, `fires` in
-    Cleanup and Harvest), or None for games without beams."""
-    return counters.get("beam_uses", counters.get("fires"))
+from marl.eval.social_metrics import beam_uses, metrics_from_episode_totals
 
 
 def completed_episode_metrics(

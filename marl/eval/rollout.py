@@ -17,7 +17,6 @@ import jax.numpy as jnp
 import numpy as np
 from omegaconf import OmegaConf
 
-from marl.algos.episode_metrics import beam_uses
 from marl.config import ConfigError
 from marl.eval import social_metrics
 from marl.run.checkpoint import Checkpoints, has_checkpoint
@@ -147,7 +146,7 @@ def summarise(trajectory: dict[str, np.ndarray], two_player_matrix: bool) -> dic
         None if resources is None else jnp.asarray(resources).swapaxes(0, 1),
     )
     per_episode["return"] = rewards.sum(axis=1)
-    beams = beam_uses(trajectory)
+    beams = social_metrics.beam_uses(trajectory)
     if beams is not None and present is not None:
         per_episode["beam_use_rate"] = jax.vmap(social_metrics.beam_use_rate)(
             jnp.asarray(beams).swapaxes(0, 1), jnp.asarray(present).swapaxes(0, 1)

@@ -15,6 +15,9 @@ Episodes are never pooled: compute the metrics per episode, then aggregate them 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -140,6 +143,12 @@ def episode_social_metrics(
         "peace": peace(present),
         "peace_fraction": peace_fraction(present),
     }
+
+
+def beam_uses(counters: Mapping[str, Any]) -> Any:
+    """The beam-action counter of a grid game's info (`beam_uses` in Gathering, `fires` in
+    Cleanup and Harvest), or None for games without beams."""
+    return counters.get("beam_uses", counters.get("fires"))
 
 
 def beam_use_rate(beam_uses: ArrayLike, present: ArrayLike) -> jax.Array:

@@ -70,9 +70,8 @@ class SSDGame(GridGame):
     agent hit by FIRE for k steps.
 
     A game supplies `state_class`, `_reset_fields` (its own state fields at reset, also the
-    defaults of `make_state`), `_static_map_bits`, `_map_bits`, `_render_layers`, `_grow`, and
-    optionally `_other_beams` and `_step_info`; `_num_random_words` random words per step are
-    the game's own.
+    defaults of `make_state`), `_map_bits`, `_render_layers` and `_grow`, and optionally
+    `_other_beams`, `_step_info` and `_num_random_words` (random words per step for its phases).
     """
 
     state_class: ClassVar[type]
