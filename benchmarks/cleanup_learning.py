@@ -18,13 +18,9 @@ from common import (
     RESULTS_DIR,
     Column,
     OneLineArgumentParser,
-    format_table,
-    late_mean,
+    TrainingRun,
+    learning_benchmark,
     parse_command_line,
-    run_metadata,
-    summed_over_agents,
-    train_rows,
-    write_json,
 )
 
 REWARD_MODES = ("collective", "individual")
@@ -42,34 +38,22 @@ COLUMNS = (
 def main(argv: Sequence[str]) -> None:
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     _, overrides = parse_command_line(parser, argv)
-    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-    base = RESULTS_DIR / "cleanup_learning" / stamp
-    results = []
-    for mode in REWARD_MODES:
-        run_dir = base / mode
-        started = time.perf_counter()
-        cfg, rows = train_rows(
-            ["algo=ppo", "env=cleanup", *overrides, f"algo.reward_mode={mode}"], run_dir
+    runs = [
+        TrainingRun(
+            mode,
+            {"reward_mode": mode},
+            ["algo=ppo", "env=cleanup", *overrides, f"algo.reward_mode={mode}"],
         )
-        for prefix in ("episode/apples", "episode/cleans", "episode/waste_cleaned"):
-            rows = summed_over_agents(rows, prefix)
-        results.append(
-            {
-                "reward_mode": mode,
-                "collective_return": late_mean(rows, "episode/collective_return"),
-                "apples": late_mean(rows, "episode/apples"),
-                "cleans": late_mean(rows, "episode/cleans"),
-                "waste_cleaned": late_mean(rows, "episode/waste_cleaned"),
-                "env_steps": max(row["env_steps"] for row in rows),
-                "wall_s": time.perf_counter() - started,
-                "run_dir": str(run_dir),
-            }
-        )
-        print(format_table(results[-1:], COLUMNS), flush=True)
-    print(format_table(results, COLUMNS))
-    out = base / "cleanup_learning.json"
-    write_json(out, {**run_metadata(cfg, "cleanup_learning"), "rows": results})
-    print(f"results written to {out}")
+        for mode in REWARD_MODES
+    ]
+    late_columns = {
+        "collective_return": "episode/collective_return",
+        "apples": "episode/apples",
+        "cleans": "episode/cleans",
+        "waste_cleaned": "episode/waste_cleaned",
+    }
+    base = RESULTS_DIR / "cleanup_learning" / time.strftime("%Y-%m-%d_%H-%M-%S")
+    learning_benchmark("cleanup_learning", runs, late_columns, COLUMNS, base)
 
 
 if __name__ == "__main__":

@@ -260,12 +260,14 @@ def late_mean(rows: list[dict], column: str) -> float:
 
 
 def summed_over_agents(rows: list[dict], prefix: str) -> list[dict]:
-    """Rows with `prefix` = the sum of its per-agent columns `prefix/i`."""
+    """Rows with `prefix` = the sum of its per-agent columns `prefix/i` (None if one is None);
+    rows without such columns are returned as they are."""
     out = []
     for row in rows:
         parts = [v for k, v in row.items() if k.startswith(prefix + "/")]
-        total = None if any(v is None for v in parts) or not parts else sum(parts)
-        out.append({**row, prefix: total})
+        if parts:
+            row = {**row, prefix: None if any(v is None for v in parts) else sum(parts)}
+        out.append(row)
     return out
 
 
@@ -280,3 +282,48 @@ def train_rows(overrides: list[str], run_dir: Path) -> tuple[DictConfig, list[di
     if exit_code:
         sys.exit(exit_code)
     return cfg, read_rows(run_dir)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingRun:
+    """One run of a learning benchmark: its directory `name`, the `labels` that start its table
+    row, and the Hydra `overrides` it trains with."""
+
+    name: str
+    labels: dict[str, Any]
+    overrides: list[str]
+
+
+def learning_benchmark(
+    benchmark: str,
+    runs: Sequence[TrainingRun],
+    late_columns: dict[str, str],
+    columns: Sequence[Column],
+    base: Path,
+) -> list[dict[str, Any]]:
+    """Train every run into `base/<name>` and tabulate it: per row the labels, then for each
+    `late_columns` entry (row key -> metrics column) the `late_mean` of that column (per-agent
+    columns `column/i` summed first), the env steps, the wall time and the run directory. Prints
+    each row as it finishes and the whole table at the end; writes `base/<benchmark>.json`."""
+    results = []
+    for run in runs:
+        run_dir = base / run.name
+        started = time.perf_counter()
+        cfg, rows = train_rows(run.overrides, run_dir)
+        for column in late_columns.values():
+            rows = summed_over_agents(rows, column)
+        results.append(
+            {
+                **run.labels,
+                **{key: late_mean(rows, column) for key, column in late_columns.items()},
+                "env_steps": max(row["env_steps"] for row in rows),
+                "wall_s": time.perf_counter() - started,
+                "run_dir": str(run_dir),
+            }
+        )
+        print(format_table(results[-1:], columns), flush=True)
+    print(format_table(results, columns))
+    out = base / f"{benchmark}.json"
+    write_json(out, {**run_metadata(cfg, benchmark), "rows": results})
+    print(f"results written to {out}")
+    return results

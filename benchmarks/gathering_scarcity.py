@@ -21,14 +21,10 @@ from common import (
     RESULTS_DIR,
     Column,
     OneLineArgumentParser,
-    format_table,
-    late_mean,
+    TrainingRun,
+    learning_benchmark,
     parse_command_line,
     positive_int_list,
-    run_metadata,
-    summed_over_agents,
-    train_rows,
-    write_json,
 )
 
 DEFAULT_N_APPLE = "2,10,50,200"
@@ -84,32 +80,21 @@ def main(argv: Sequence[str]) -> None:
     )
     args, overrides = parse_command_line(parser, argv)
     base = args.out or RESULTS_DIR / "gathering_scarcity" / time.strftime("%Y-%m-%d_%H-%M-%S")
-    results = []
-    for n_apple in args.n_apple:
-        run_dir = base / f"n_apple_{n_apple}"
-        started = time.perf_counter()
-        cfg, rows = train_rows(
-            ["algo=ppo", "env=gathering", *overrides, f"env.n_apple={n_apple}"], run_dir
+    runs = [
+        TrainingRun(
+            f"n_apple_{n_apple}",
+            {"n_apple": n_apple},
+            ["algo=ppo", "env=gathering", *overrides, f"env.n_apple={n_apple}"],
         )
-        for prefix in ("episode/apples_eaten", "episode/tagged_out"):
-            rows = summed_over_agents(rows, prefix)
-        results.append(
-            {
-                "n_apple": n_apple,
-                "beam_use_rate": late_mean(rows, "social/beam_use_rate"),
-                "apples": late_mean(rows, "episode/apples_eaten"),
-                "tag_outs": late_mean(rows, "episode/tagged_out"),
-                "peace": late_mean(rows, "social/peace"),
-                "env_steps": max(row["env_steps"] for row in rows),
-                "wall_s": time.perf_counter() - started,
-                "run_dir": str(run_dir),
-            }
-        )
-        print(format_table(results[-1:], COLUMNS), flush=True)
-    print(format_table(results, COLUMNS))
-    out = base / "gathering_scarcity.json"
-    write_json(out, {**run_metadata(cfg, "gathering_scarcity"), "rows": results})
-    print(f"results written to {out}")
+        for n_apple in args.n_apple
+    ]
+    late_columns = {
+        "beam_use_rate": "social/beam_use_rate",
+        "apples": "episode/apples_eaten",
+        "tag_outs": "episode/tagged_out",
+        "peace": "social/peace",
+    }
+    results = learning_benchmark("gathering_scarcity", runs, late_columns, COLUMNS, base)
     print(f"plot written to {plot(results, base / PLOT_FILE)}")
 
 
