@@ -94,6 +94,8 @@ class Cleanup(SSDGame):
     beam_channels = BEAM_CHANNELS
     beam_colours = (FIRE_BEAM_COLOUR, CLEAN_BEAM_COLOUR)
     max_agents = MAX_AGENTS
+    action_count = NUM_ACTIONS
+    reward_names = REWARD_COMPONENTS
     state_class = CleanupState
 
     waste_spawn_mode: str = "per_cell"
@@ -163,14 +165,6 @@ class Cleanup(SSDGame):
         super()._setup()
 
     # ----------------------------------------------------------------------------- contract
-
-    @property
-    def num_actions(self) -> int:
-        return NUM_ACTIONS
-
-    @property
-    def reward_components(self) -> tuple[str, ...]:
-        return REWARD_COMPONENTS
 
     @property
     def waste_capable_cells(self) -> int:

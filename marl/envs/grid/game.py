@@ -62,10 +62,13 @@ class GridGame(Env):
 
     Class attributes of a game: `map_name` (packaged map), `map_channels` (names of the map
     channels, channel 0 is "wall"), `beam_channels` and `beam_colours` (one per beam type, in the
-    order of `beam_masks`), `max_agents`.
+    order of `beam_masks`), `max_agents`, `action_count` (`num_actions`) and `reward_names`
+    (`reward_components`).
     """
 
     map_name: ClassVar[str]
+    action_count: ClassVar[int]
+    reward_names: ClassVar[tuple[str, ...]]
     map_channels: ClassVar[tuple[str, ...]]
     beam_channels: ClassVar[tuple[str, ...]]
     beam_colours: ClassVar[tuple[tuple[int, int, int], ...]]
@@ -104,6 +107,14 @@ class GridGame(Env):
             require(isinstance(value, (bool, np.bool_)), name, "true or false", value)
 
     # ----------------------------------------------------------------------------- contract
+
+    @property
+    def num_actions(self) -> int:
+        return self.action_count
+
+    @property
+    def reward_components(self) -> tuple[str, ...]:
+        return self.reward_names
 
     @property
     def channel_names(self) -> tuple[str, ...]:

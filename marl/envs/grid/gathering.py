@@ -146,6 +146,8 @@ class Gathering(GridGame):
     beam_channels = BEAM_CHANNELS
     beam_colours = (FIRE_BEAM_COLOUR,)
     max_agents = NUM_PLAYERS
+    action_count = NUM_ACTIONS
+    reward_names = REWARD_COMPONENTS
 
     num_agents: int = NUM_PLAYERS
     n_apple: int = 10
@@ -194,14 +196,6 @@ class Gathering(GridGame):
         )
 
     # ----------------------------------------------------------------------------- contract
-
-    @property
-    def num_actions(self) -> int:
-        return NUM_ACTIONS
-
-    @property
-    def reward_components(self) -> tuple[str, ...]:
-        return REWARD_COMPONENTS
 
     def reset(self, key: jax.Array) -> tuple[jax.Array, GatheringState]:
         """The deterministic start (`key` is unused). Returns obs uint8 `[N, 2R+1, 2R+1, C]`

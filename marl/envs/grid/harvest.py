@@ -79,6 +79,7 @@ class Harvest(SSDGame):
     beam_channels = BEAM_CHANNELS
     beam_colours = (FIRE_BEAM_COLOUR,)
     max_agents = MAX_AGENTS
+    action_count = NUM_ACTIONS
     state_class = HarvestState
 
     regrowth_probs: tuple[float, ...] = REFERENCE_REGROWTH_PROBS
@@ -112,10 +113,6 @@ class Harvest(SSDGame):
         object.__setattr__(self, "apple_cells", apple_cells)
         object.__setattr__(self, "neighbours", neighbour_table(apple_cells, self.regrowth_radius))
         super()._setup()
-
-    @property
-    def num_actions(self) -> int:
-        return NUM_ACTIONS
 
     def regrowth_probability(self, neighbour_apples: jax.Array) -> jax.Array:
         """float32 growth probability of an empty apple cell with `neighbour_apples` int32

@@ -75,6 +75,7 @@ class SSDGame(GridGame):
     """
 
     state_class: ClassVar[type]
+    reward_names = FIRE_REWARD_COMPONENTS
 
     fire_cost: float = 1.0
     hit_penalty: float = 50.0
@@ -111,10 +112,6 @@ class SSDGame(GridGame):
         for name in ("fire_cost", "hit_penalty"):
             value = getattr(self, name)
             require(is_real(value) and value >= 0, name, "a finite number >= 0", value)
-
-    @property
-    def reward_components(self) -> tuple[str, ...]:
-        return FIRE_REWARD_COMPONENTS
 
     def reset(self, key: jax.Array) -> tuple[jax.Array, SSDState]:
         """Agents on distinct uniformly drawn spawn points with uniform orientations; the game's
