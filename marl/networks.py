@@ -1,4 +1,4 @@
-"""Actor-critic networks shared by the trainers: an encoder chosen by name, policy and value heads.
+"""Networks shared by the trainers: an encoder chosen by name, then policy/value or Q-value heads.
 
 Encoders:
     `mlp`  vector observations `[..., D]`: separate actor and critic MLPs (PureJaxRL).
@@ -16,26 +16,100 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from marl.config import ConfigError, require, require_choice
+
 ENCODERS = ("mlp", "cnn")
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
 
 
-def _dense(features: int, scale: float) -> nn.Dense:
+def check_network_keys(config, where: str = "algo") -> None:
+    """Range checks of the network keys every trainer config shares (`encoder`, `activation`,
+    `hidden_sizes`, `cnn_channels`, `cnn_kernel_sizes`, `cnn_dense_size`)."""
+    require_choice(config.encoder, ("auto", *ENCODERS), f"{where}.encoder")
+    require_choice(config.activation, tuple(ACTIVATIONS), f"{where}.activation")
+    require(
+        len(config.hidden_sizes) >= 1 and min(config.hidden_sizes) >= 1,
+        f"{where}.hidden_sizes must be a non-empty list of positive widths",
+    )
+    for key in ("cnn_channels", "cnn_kernel_sizes"):
+        sizes = getattr(config, key)
+        require(
+            len(sizes) >= 1 and min(sizes) >= 1,
+            f"{where}.{key} must be a non-empty list of positive integers; got {list(sizes)}",
+        )
+    require(
+        len(config.cnn_channels) == len(config.cnn_kernel_sizes),
+        f"{where}.cnn_channels ({len(config.cnn_channels)} layers) and {where}.cnn_kernel_sizes "
+        f"({len(config.cnn_kernel_sizes)} layers) must have the same length",
+    )
+    require(
+        config.cnn_dense_size >= 1,
+        f"{where}.cnn_dense_size must be >= 1; got {config.cnn_dense_size}",
+    )
+
+
+def network_settings(config, obs_shape: tuple[int, ...]) -> dict:
+    """Keyword arguments of `ActorCritic` / `QNetwork` from a trainer config's network keys, with
+    the encoder resolved for `obs_shape` (see `encoder_for`)."""
+    return {
+        "encoder": encoder_for(obs_shape, config.encoder),
+        "hidden_sizes": config.hidden_sizes,
+        "activation": config.activation,
+        "cnn_channels": config.cnn_channels,
+        "cnn_kernel_sizes": config.cnn_kernel_sizes,
+        "cnn_dense_size": config.cnn_dense_size,
+    }
+
+
+def encoder_for(obs_shape: tuple[int, ...], encoder: str) -> str:
+    """The encoder to build: `auto` is `cnn` for grid observations (H, W, C), else `mlp`."""
+    is_grid = len(obs_shape) == 3
+    if encoder == "cnn" and not is_grid:
+        raise ConfigError(
+            f"algo.encoder=cnn needs grid observations (H, W, C); this env gives {obs_shape}"
+        )
+    if encoder != "auto":
+        return encoder
+    return "cnn" if is_grid else "mlp"
+
+
+# Dense-layer initialisations: `orthogonal` (gain per layer, zero bias; PureJaxRL and SocialJax)
+# or `uniform_fan_in` (weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's nn.Linear
+# default, which reference implementations written in PyTorch train with).
+INITIALISATIONS = ("orthogonal", "uniform_fan_in")
+
+
+def _uniform_fan_in(fan_in: int):
+    bound = 1.0 / np.sqrt(fan_in)
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def _dense(features: int, scale: float, init: str = "orthogonal", fan_in: int = 0) -> nn.Dense:
+    """A Dense layer initialised by `init` (see INITIALISATIONS); `fan_in` for `uniform_fan_in`."""
+    if init == "uniform_fan_in":
+        uniform = _uniform_fan_in(fan_in)
+        return nn.Dense(features, kernel_init=uniform, bias_init=uniform)
     return nn.Dense(
         features, kernel_init=nn.initializers.orthogonal(scale), bias_init=nn.initializers.zeros
     )
 
 
 class MLP(nn.Module):
-    """Stack of Dense layers with orthogonal(sqrt 2) init: `[..., D]` -> `[..., hidden_sizes[-1]]`."""
+    """Stack of Dense layers (orthogonal(sqrt 2) or `layer_init`): `[..., D]` -> `[..., hidden_sizes[-1]]`."""
 
     hidden_sizes: Sequence[int]
     activation: str = "tanh"
+    layer_init: str = "orthogonal"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         for width in self.hidden_sizes:
-            x = ACTIVATIONS[self.activation](_dense(width, np.sqrt(2))(x))
+            layer = _dense(width, np.sqrt(2), self.layer_init, x.shape[-1])
+            x = ACTIVATIONS[self.activation](layer(x))
         return x
 
 
@@ -163,3 +237,43 @@ class ActorCritic(nn.Module):
         logits = _dense(self.num_actions, 0.01)(actor)
         value = _dense(1, 1.0)(critic)[..., 0]
         return logits, value
+
+
+class QNetwork(nn.Module):
+    """One Q value per action from one observation (the DQN trainer's network).
+
+    Input: obs `[B, *obs_shape]` (any dtype, cast to float32) and optionally a one-hot agent id
+    `[B, num_agent_ids]` (joined to the MLP input or to the CNN features). Output: `[B, num_actions]`.
+    `mlp`: `hidden_sizes` Dense layers, then a linear head. `cnn`: the `GridCNN` trunk, one
+    `head_size` ReLU layer, then the linear head. `layer_init` initialises the Dense layers (the
+    convolutions stay orthogonal), see `INITIALISATIONS`.
+    """
+
+    num_actions: int
+    encoder: str = "mlp"
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "relu"
+    head_size: int = 64
+    cnn_channels: Sequence[int] = (32, 32, 32)
+    cnn_kernel_sizes: Sequence[int] = (5, 3, 3)
+    cnn_dense_size: int = 64
+    layer_init: str = "orthogonal"
+
+    @nn.compact
+    def __call__(self, obs: jax.Array, agent_id: jax.Array | None = None) -> jax.Array:
+        x = obs.astype(jnp.float32)
+        if self.encoder == "mlp":
+            x = x.reshape(x.shape[0], -1)
+            if agent_id is not None:
+                x = jnp.concatenate([x, agent_id], axis=-1)
+            x = MLP(self.hidden_sizes, self.activation, self.layer_init, name="torso")(x)
+        elif self.encoder == "cnn":
+            x = GridCNN(self.cnn_channels, self.cnn_kernel_sizes, self.cnn_dense_size, name="cnn")(
+                x
+            )
+            if agent_id is not None:
+                x = jnp.concatenate([x, agent_id], axis=-1)
+            x = MLP((self.head_size,), "relu", self.layer_init, name="torso")(x)
+        else:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {self.encoder!r}")
+        return _dense(self.num_actions, 1.0, self.layer_init, x.shape[-1])(x)

@@ -25,7 +25,7 @@ from marl.algos.gae import gae
 from marl.config import ConfigError, require, require_choice
 from marl.envs.base import Env
 from marl.envs.wrappers import REWARD_MODES, training_env
-from marl.networks import ACTIVATIONS, ENCODERS, ActorCritic
+from marl.networks import ActorCritic, check_network_keys, network_settings
 
 ADV_NORMS = ("minibatch", "batch", "none")
 
@@ -89,28 +89,8 @@ class PPOConfig:
             f"num_envs = {self.env_steps_per_update} (one update)",
         )
         require_choice(self.adv_norm, ADV_NORMS, f"{where}.adv_norm")
-        require_choice(self.encoder, ("auto", *ENCODERS), f"{where}.encoder")
-        require_choice(self.activation, tuple(ACTIVATIONS), f"{where}.activation")
         require_choice(self.reward_mode, REWARD_MODES, f"{where}.reward_mode")
-        require(
-            len(self.hidden_sizes) >= 1 and min(self.hidden_sizes) >= 1,
-            f"{where}.hidden_sizes must be a non-empty list of positive widths",
-        )
-        for key in ("cnn_channels", "cnn_kernel_sizes"):
-            sizes = getattr(self, key)
-            require(
-                len(sizes) >= 1 and min(sizes) >= 1,
-                f"{where}.{key} must be a non-empty list of positive integers; got {list(sizes)}",
-            )
-        require(
-            len(self.cnn_channels) == len(self.cnn_kernel_sizes),
-            f"{where}.cnn_channels ({len(self.cnn_channels)} layers) and {where}.cnn_kernel_sizes "
-            f"({len(self.cnn_kernel_sizes)} layers) must have the same length",
-        )
-        require(
-            self.cnn_dense_size >= 1,
-            f"{where}.cnn_dense_size must be >= 1; got {self.cnn_dense_size}",
-        )
+        check_network_keys(self, where)
 
     def rows_per_update(self, num_agents: int) -> int:
         """Rows one learner sees per update: T x E, times N when parameters are shared."""
@@ -133,12 +113,6 @@ class PPOState:
     update_step: jax.Array
 
 
-def _encoder_for(obs_shape: tuple[int, ...], encoder: str) -> str:
-    if encoder != "auto":
-        return encoder
-    return "cnn" if len(obs_shape) == 3 else "mlp"
-
-
 def _policy_entropy_logp(logits: jax.Array, actions: jax.Array) -> tuple[jax.Array, jax.Array]:
     dist = distrax.Categorical(logits=logits)
     return dist.log_prob(actions), dist.entropy()
@@ -149,10 +123,6 @@ class PPO:
 
     def __init__(self, env: Env, config: PPOConfig):
         config.validate()
-        if config.encoder == "cnn" and len(env.obs_shape) != 3:
-            raise ConfigError(
-                f"algo.encoder=cnn needs grid observations (H, W, C); this env gives {env.obs_shape}"
-            )
         rows = config.rows_per_update(env.num_agents)
         if rows % config.num_minibatches:
             raise ConfigError(
@@ -167,13 +137,7 @@ class PPO:
         self.num_agents = env.num_agents
         self.uses_agent_id = config.share_params and config.agent_id
         self.network = ActorCritic(
-            num_actions=env.num_actions,
-            encoder=_encoder_for(env.obs_shape, config.encoder),
-            hidden_sizes=config.hidden_sizes,
-            activation=config.activation,
-            cnn_channels=config.cnn_channels,
-            cnn_kernel_sizes=config.cnn_kernel_sizes,
-            cnn_dense_size=config.cnn_dense_size,
+            num_actions=env.num_actions, **network_settings(config, env.obs_shape)
         )
         self.minibatches_per_update = config.update_epochs * config.num_minibatches
         self.sequential_agents = jax.default_backend() == "cpu"
