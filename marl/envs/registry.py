@@ -12,6 +12,8 @@ _REGISTRY: dict[str, str] = {
     "matrix_game": "marl.envs.matrix_game:MatrixGame",
     "noisy_coordination": "marl.envs.noisy_coordination:NoisyCoordination",
     "public_goods": "marl.envs.public_goods:PublicGoods",
+    "spatial_pd": "marl.envs.spatial_pd:SpatialPD",
+    "coin_game": "marl.envs.coin_game:CoinGame",
     "cleanup": "marl.envs.grid.cleanup:Cleanup",
     "gathering": "marl.envs.grid.gathering:Gathering",
     "harvest": "marl.envs.grid.harvest:Harvest",
