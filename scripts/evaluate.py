@@ -60,6 +60,12 @@ def main(cfg: DictConfig) -> None:
 
         run = load_policy(Path(cfg.run_dir), cfg.seed_index)
         env, trainer, params = policy_against(run, cfg.opponent)
+        if env.max_steps is None:
+            raise ConfigError(
+                f"{cfg.run_dir} trained on a continuing task (env.max_steps=null) that has no "
+                "episodes to evaluate; benchmarks/spd_exploration.py evaluates spatial_pd "
+                "policies, or train with env.max_steps=<n>"
+            )
         if cfg.episodes < 1:
             raise ConfigError(f"episodes must be >= 1; got {cfg.episodes}")
         out_path = Path(HydraConfig.get().runtime.output_dir) / "evaluation.json"

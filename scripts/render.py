@@ -42,6 +42,11 @@ def main(cfg: DictConfig) -> None:
             raise ConfigError(f"{out} already exists; choose another out=")
         if cfg.scale < 1 or cfg.fps <= 0:
             raise ConfigError(f"scale must be >= 1 and fps > 0; got {cfg.scale}, {cfg.fps}")
+        if cfg.steps is None and env.max_steps is None:
+            raise ConfigError(
+                "this env is a continuing task (env.max_steps=null), so there is no whole "
+                "episode to record; choose a number of steps with steps=<n>"
+            )
         states = record_episode(env, act, jax.random.PRNGKey(cfg.seed), cfg.steps)
         out.parent.mkdir(parents=True, exist_ok=True)
         path = write_episode_gif(env, states, out, cfg.scale, cfg.fps)

@@ -29,6 +29,9 @@ from marl.run.experiment import RunSettings
 from marl.run.logging import MetricsLog, chunk_rows
 
 LOSS_METRIC = "loss/total"
+# What the progress bar shows: the collective episode return, or for continuing tasks (no
+# episodes) the mean reward per agent step, under these labels.
+RETURN_METRIC, CONTINUING_METRIC = "episode/collective_return", "rollout/reward"
 
 
 class Outcome(enum.Enum):
@@ -160,10 +163,14 @@ class Runner:
                     if last or stop.requested or chunks_done % settings.checkpoint_every == 0:
                         checkpoints.save(updates_done, state)
                     progress.update(length * self.env_steps_per_update)
-                    chunk_return = _nanmean(metrics["episode/collective_return"])
+                    shown = RETURN_METRIC if RETURN_METRIC in metrics else CONTINUING_METRIC
+                    chunk_return = _nanmean(metrics[shown])
                     if math.isfinite(chunk_return):
                         last_return = chunk_return
-                    progress.set_postfix(sps=f"{steps / elapsed:,.0f}", ret=f"{last_return:.3g}")
+                    label = "ret" if shown == RETURN_METRIC else "reward"
+                    progress.set_postfix(
+                        {"sps": f"{steps / elapsed:,.0f}", label: f"{last_return:.3g}"}
+                    )
                     if stop.requested and not last:
                         print(
                             f"stopped after {updates_done} of {self.num_updates} updates; "
