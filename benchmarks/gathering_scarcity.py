@@ -1,7 +1,8 @@
 """Gathering under scarcity: how often independent learners use the beam as apples get scarcer.
 
-`python benchmarks/gathering_scarcity.py [--n-apple 2,10,50,200] [algo.total_timesteps=...]
-[device=gpu] [overrides]` trains independent PPO learners on Gathering once per apple respawn
+`python benchmarks/gathering_scarcity.py [--n-apple 2,10,50,200] [--algo ppo|dqn]
+[algo.total_timesteps=...] [device=gpu] [overrides]` trains independent learners (PPO, or DQN as
+in Leibo et al.; see configs/tuning/<algo>_gathering.yaml) on Gathering once per apple respawn
 time `n_apple`, all for the same budget, and prints per episode (mean over the last 10 % of
 updates and over seeds): the beam-use rate (beam actions per agent-step on the map), apples
 eaten, tag-outs and the peace metric. Leibo et al. (2017) report that beam use rises as apples get
@@ -40,7 +41,10 @@ COLUMNS = (
 PLOT_FILE = "gathering_scarcity.png"
 
 
-def plot(results: list[dict], path: Path) -> Path:
+ALGOS = ("ppo", "dqn")
+
+
+def plot(results: list[dict], path: Path, algo: str) -> Path:
     """PNG of beam-use rate (left axis) and apples per episode (right axis) against n_apple."""
     import matplotlib
 
@@ -56,7 +60,7 @@ def plot(results: list[dict], path: Path) -> Path:
     apple_axis = beam_axis.twinx()
     apple_axis.plot(n_apple, [row["apples"] for row in results], "s--", color="tab:green")
     apple_axis.set_ylabel("apples eaten per episode", color="tab:green")
-    beam_axis.set_title("Gathering: beam use against scarcity (independent PPO)")
+    beam_axis.set_title(f"Gathering: beam use against scarcity (independent {algo.upper()})")
     beam_axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
@@ -72,6 +76,7 @@ def main(argv: Sequence[str]) -> None:
         default=positive_int_list(DEFAULT_N_APPLE),
         help=f"comma-separated apple respawn times (default {DEFAULT_N_APPLE})",
     )
+    parser.add_argument("--algo", choices=ALGOS, default="ppo", help="the learners (default ppo)")
     parser.add_argument(
         "--out",
         type=Path,
@@ -84,7 +89,7 @@ def main(argv: Sequence[str]) -> None:
         TrainingRun(
             f"n_apple_{n_apple}",
             {"n_apple": n_apple},
-            ["algo=ppo", "env=gathering", *overrides, f"env.n_apple={n_apple}"],
+            [f"algo={args.algo}", "env=gathering", *overrides, f"env.n_apple={n_apple}"],
         )
         for n_apple in args.n_apple
     ]
@@ -95,7 +100,7 @@ def main(argv: Sequence[str]) -> None:
         "peace": "social/peace",
     }
     results = learning_benchmark("gathering_scarcity", runs, late_columns, COLUMNS, base)
-    print(f"plot written to {plot(results, base / PLOT_FILE)}")
+    print(f"plot written to {plot(results, base / PLOT_FILE, args.algo)}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`benchmarks/env_throughput.py` and `benchmarks/train_throughput.py` end to end, tiny settings.
+"""The benchmark scripts end to end, tiny settings.
 
 Throughput is never asserted as a time (see DESIGN.md): only that every requested row is there
 with positive, finite, consistent numbers, and that bad input is one `error:` line with exit
@@ -40,6 +40,35 @@ TINY_SCARCITY_RUN = [
     "run.updates_per_chunk=5",
     "run.progress=false",
 ]
+TINY_DQN = [
+    "algo=dqn",
+    "algo.num_envs=4",
+    "algo.num_steps=8",
+    "algo.batch_size=8",
+    "algo.buffer_steps=16",
+    "algo.learning_starts=4",
+    "algo.target_update_every=8",
+    "algo.hidden_sizes=[8]",
+]
+TINY_DQN_SCARCITY_RUN = [
+    "--n-apple",
+    "2,50",
+    "--algo",
+    "dqn",
+    *TINY_DQN,
+    "algo.total_timesteps=160",
+    *TINY_SCARCITY_RUN[2 + len(TINY_PPO) :],
+]
+TINY_SPD_RUN = [
+    *("--size", "4", "--train-steps", "16", "--eval-steps", "4", "--tau-start", "0.6,0.2"),
+    *("--dilemma", "0.1,0.3", "--seeds", "2", "--groups", "2"),
+    *(
+        "algo.num_steps=8",
+        "algo.batch_size=8",
+        "algo.buffer_steps=10",
+        "algo.target_update_every=8",
+    ),
+]
 BAD_INPUT = {
     "env_unknown_key": ("env_throughput.py", ["env.no_such_key=1"], "unknown key env.no_such_key"),
     "env_bad_num_envs": ("env_throughput.py", ["--num-envs", "1,0"], "--num-envs"),
@@ -61,6 +90,12 @@ def runs(
         "env": ("env_throughput.py", [*TINY_ENV_RUN, "env=ipd"]),
         "train": ("train_throughput.py", [*TINY_TRAIN_RUN, "env=ipd"]),
         "scarcity": ("gathering_scarcity.py", TINY_SCARCITY_RUN),
+        "scarcity_dqn": ("gathering_scarcity.py", TINY_DQN_SCARCITY_RUN),
+        "spd": ("spd_exploration.py", TINY_SPD_RUN),
+        "train_dqn": (
+            "train_throughput.py",
+            ["--updates", "2", "--repeats", "1", *TINY_DQN, "algo.total_timesteps=96", "env=ipd"],
+        ),
         **{name: (script, args) for name, (script, args, _) in BAD_INPUT.items()},
     }
     processes = {
@@ -87,7 +122,9 @@ def read_rows(run: tuple[subprocess.CompletedProcess, Path]) -> tuple[dict, list
     """The results file of a successful run and its rows."""
     result, out = run
     assert result.returncode == 0, result.stderr
-    results = json.loads((out / "gathering_scarcity.json" if out.is_dir() else out).read_text())
+    if out.is_dir():
+        (out,) = out.glob("*.json")
+    results = json.loads(out.read_text())
     return results, results["rows"]
 
 
@@ -128,19 +165,48 @@ def test_train_throughput_counts_steps_of_every_seed(runs):
     assert "env steps/s" in runs["train"][0].stdout
 
 
-def test_gathering_scarcity_prints_and_plots_one_row_per_n_apple(runs):
-    results, rows = read_rows(runs["scarcity"])
+def test_dqn_train_throughput(runs):
+    results, (row,) = read_rows(runs["train_dqn"])
+    assert results["algo_id"] == "dqn"
+    assert (row["updates"], row["env_steps_per_update"]) == (2, 32)
+    assert_positive_finite(row, ("env_steps_per_s", "compile_s"))
+
+
+@pytest.mark.parametrize(
+    ("name", "algo", "env_steps"), [("scarcity", "ppo", 800), ("scarcity_dqn", "dqn", 160)]
+)
+def test_gathering_scarcity_prints_and_plots_one_row_per_n_apple(runs, name, algo, env_steps):
+    results, rows = read_rows(runs[name])
     assert results["config"]["env"]["name"] == "gathering"
+    assert results["config"]["algo"]["name"] == algo
     assert [row["n_apple"] for row in rows] == [2, 50]
     for row in rows:
         assert 0 <= row["beam_use_rate"] <= 1
         assert row["apples"] >= 0 and row["tag_outs"] >= 0
         assert 0 <= row["peace"] <= 2
-        assert row["env_steps"] == 800
+        assert row["env_steps"] == env_steps
         assert (Path(row["run_dir"]) / "metrics.jsonl").exists()
-    out = runs["scarcity"][1]
+    out = runs[name][1]
     assert (out / "gathering_scarcity.png").stat().st_size > 0
-    assert "beam-use rate" in runs["scarcity"][0].stdout
+    assert "beam-use rate" in runs[name][0].stdout
+
+
+def test_spd_exploration_tabulates_every_layout_temperature_and_dilemma(runs):
+    results, rows = read_rows(runs["spd"])
+    keys = [(row["variant"], row["tau_start"], row["dilemma"]) for row in rows]
+    assert keys == [
+        (variant, tau, dilemma)
+        for variant in ("shared", "grouped", "independent")
+        for tau in (0.6, 0.2)
+        for dilemma in (0.1, 0.3)
+    ]
+    for row in rows:
+        assert 0 <= row["coop_rate"] <= 1 and len(row["coop_per_seed"]) == 2
+        # B is the mean temperature over the first half of a linear anneal to 0.1 over 16 steps.
+        expected = sum(row["tau_start"] + (0.1 - row["tau_start"]) * t / 16 for t in range(8)) / 8
+        assert row["intensity"] == pytest.approx(expected)
+    assert (runs["spd"][1] / "spd_exploration.png").stat().st_size > 0
+    assert "Spearman" in runs["spd"][0].stdout and results["size"] == 4
 
 
 @pytest.mark.parametrize("name", sorted(BAD_INPUT))
