@@ -60,7 +60,7 @@ TINY_DQN_SCARCITY_RUN = [
     *TINY_SCARCITY_RUN[2 + len(TINY_PPO) :],
 ]
 TINY_SPD_RUN = [
-    *("--size", "4", "--train-steps", "16", "--eval-steps", "4", "--tau-start", "0.6,0.2"),
+    *("--size", "4", "--train-steps", "16", "--eval-steps", "4", "--tau-start", "0.6"),
     *("--dilemma", "0.1,0.3", "--seeds", "2", "--groups", "2"),
     *(
         "algo.num_steps=8",
@@ -197,7 +197,7 @@ def test_spd_exploration_tabulates_every_layout_temperature_and_dilemma(runs):
     assert keys == [
         (variant, tau, dilemma)
         for variant in ("shared", "grouped", "independent")
-        for tau in (0.6, 0.2)
+        for tau in (0.6,)
         for dilemma in (0.1, 0.3)
     ]
     for row in rows:
