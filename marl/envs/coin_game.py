@@ -30,6 +30,7 @@ import numpy as np
 from flax import struct
 
 from marl.envs.base import Env, Info
+from marl.envs.validation import is_int
 
 VARIANTS: tuple[str, ...] = ("two_coins", "one_coin")
 DEFAULT_PAYOFF_MATRIX: tuple[tuple[float, ...], ...] = ((1.0, 1.0, -2.0), (1.0, 1.0, -2.0))
@@ -124,11 +125,11 @@ class CoinGame(Env):
     def __post_init__(self):
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {self.variant!r}")
-        if not _is_int(self.grid_size) or not 2 <= self.grid_size <= MAX_GRID_SIZE:
+        if not is_int(self.grid_size) or not 2 <= self.grid_size <= MAX_GRID_SIZE:
             raise ValueError(
                 f"grid_size must be an integer from 2 to {MAX_GRID_SIZE}; got {self.grid_size!r}"
             )
-        if not _is_int(self.max_steps) or self.max_steps < 1:
+        if not is_int(self.max_steps) or self.max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1; got {self.max_steps!r}")
         for name in ("egocentric", "cnn", "jaxmarl_compat"):
             value = getattr(self, name)
@@ -344,10 +345,6 @@ class CoinGame(Env):
             block[distance <= size / 4 + 2] = _COIN_RING
             block[distance <= size / 4] = _AGENT_COLOURS[owner]
         return image
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _payoff_matrix(payoff) -> np.ndarray:

@@ -16,6 +16,7 @@ import numpy as np
 from flax import struct
 
 from marl.envs.base import Env, Info
+from marl.envs.validation import is_int
 
 # Default `margin` l by number of agents n (the values of the paper and its code).
 DEFAULT_MARGINS: dict[int, int] = {2: 1, 3: 1, 5: 2, 10: 3}
@@ -59,7 +60,7 @@ class NoisyCoordination(Env):
     reward_table: np.ndarray = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        if not _is_int(self.num_agents) or self.num_agents < 2:
+        if not is_int(self.num_agents) or self.num_agents < 2:
             raise ValueError(f"num_agents must be an integer >= 2; got {self.num_agents!r}")
         if self.margin is None:
             if self.num_agents not in DEFAULT_MARGINS:
@@ -68,7 +69,7 @@ class NoisyCoordination(Env):
                     f"for num_agents in {sorted(DEFAULT_MARGINS)}); give an integer >= 0"
                 )
             margin = DEFAULT_MARGINS[self.num_agents]
-        elif not _is_int(self.margin) or self.margin < 0:
+        elif not is_int(self.margin) or self.margin < 0:
             raise ValueError(f"margin must be an integer >= 0 or None; got {self.margin!r}")
         else:
             margin = self.margin
@@ -78,7 +79,7 @@ class NoisyCoordination(Env):
             or not 0 <= self.flip_prob <= 1
         ):
             raise ValueError(f"flip_prob must be a probability in [0, 1]; got {self.flip_prob!r}")
-        if not _is_int(self.max_steps) or self.max_steps < 1:
+        if not is_int(self.max_steps) or self.max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1; got {self.max_steps!r}")
         object.__setattr__(self, "reward_table", reward_by_zeros(self.num_agents, margin))
 
@@ -120,7 +121,3 @@ class NoisyCoordination(Env):
     def global_state(self, state: NoisyCoordinationState) -> jax.Array:
         """The state s as float32 `[n]`."""
         return state.bits.astype(jnp.float32)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)

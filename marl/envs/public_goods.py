@@ -18,6 +18,7 @@ import numpy as np
 from flax import struct
 
 from marl.envs.base import Env, Info
+from marl.envs.validation import is_int
 
 
 @struct.dataclass
@@ -43,7 +44,7 @@ class PublicGoods(Env):
     observe_last_actions: bool = True
 
     def __post_init__(self):
-        if not _is_int(self.num_agents) or self.num_agents < 2:
+        if not is_int(self.num_agents) or self.num_agents < 2:
             raise ValueError(f"num_agents must be an integer >= 2; got {self.num_agents!r}")
         if (
             isinstance(self.multiplier, bool)
@@ -52,7 +53,7 @@ class PublicGoods(Env):
             or self.multiplier < 0
         ):
             raise ValueError(f"multiplier must be a finite number >= 0; got {self.multiplier!r}")
-        if not _is_int(self.max_steps) or self.max_steps < 1:
+        if not is_int(self.max_steps) or self.max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1; got {self.max_steps!r}")
         if self.observe_last_actions not in (True, False):
             raise ValueError(
@@ -113,7 +114,3 @@ class PublicGoods(Env):
             start_only[-1] = 1
             return jnp.asarray(start_only)
         return jnp.concatenate([state.last_actions, state.at_start[None]]).astype(jnp.float32)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)

@@ -23,6 +23,7 @@ import numpy as np
 from flax import struct
 
 from marl.envs.base import Env, Info
+from marl.envs.validation import is_int
 
 # RGB of a cooperating and a defecting cell in `render`, and the side of one cell in pixels.
 COOPERATOR_COLOUR = (66, 110, 220)
@@ -71,7 +72,7 @@ class SpatialPD(Env):
     max_steps: int | None = None
 
     def __post_init__(self):
-        if not _is_int(self.size) or self.size < 3:
+        if not is_int(self.size) or self.size < 3:
             raise ValueError(f"size must be an integer >= 3; got {self.size!r}")
         object.__setattr__(self, "size", int(self.size))
         if (
@@ -84,7 +85,7 @@ class SpatialPD(Env):
             )
         object.__setattr__(self, "dilemma_strength", float(self.dilemma_strength))
         if self.max_steps is not None:
-            if not _is_int(self.max_steps) or self.max_steps < 1:
+            if not is_int(self.max_steps) or self.max_steps < 1:
                 raise ValueError(
                     f"max_steps must be an integer >= 1 or None; got {self.max_steps!r}"
                 )
@@ -149,7 +150,3 @@ class SpatialPD(Env):
         colours = np.asarray([COOPERATOR_COLOUR, DEFECTOR_COLOUR], np.uint8)
         image = colours[defected.astype(np.int64)]
         return np.repeat(np.repeat(image, CELL_PIXELS, axis=0), CELL_PIXELS, axis=1)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)

@@ -21,7 +21,7 @@ from flax import struct
 
 from marl.envs.grid import maps
 from marl.envs.grid.beams import clean_beams
-from marl.envs.grid.game import is_int, is_real, map_bit, require
+from marl.envs.grid.game import map_bit
 from marl.envs.grid.randomness import cell_uniforms, random_ranks, uniform_from_bits
 from marl.envs.grid.render import (
     APPLE_COLOUR,
@@ -32,6 +32,7 @@ from marl.envs.grid.render import (
     WASTE_COLOUR,
 )
 from marl.envs.grid.ssd_game import BEAM_WIDTH, FIRE_REWARD_COMPONENTS, SSDGame, SSDState
+from marl.envs.validation import is_int, is_real, require
 
 CLEAN = 8
 NUM_ACTIONS = 9

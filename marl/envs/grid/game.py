@@ -12,7 +12,6 @@ and `present` bool `[N]`.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import ClassVar
 
 import jax
@@ -30,22 +29,7 @@ from marl.envs.grid.observation import (
     padded_map_words,
 )
 from marl.envs.grid.render import agent_colour, paint, upscale
-
-
-def require(condition: bool, name: str, allowed: str, value) -> None:
-    """Raise `ValueError` naming parameter `name` and what is allowed unless `condition`."""
-    if not condition:
-        raise ValueError(f"{name} must be {allowed}; got {value!r}")
-
-
-def is_int(value) -> bool:
-    """True for Python and numpy integers (not booleans)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def is_real(value) -> bool:
-    """True for integers and finite floats (not booleans)."""
-    return is_int(value) or (isinstance(value, (float, np.floating)) and math.isfinite(value))
+from marl.envs.validation import is_int, require
 
 
 def map_bit(channels: tuple[str, ...], name: str) -> int:

@@ -35,7 +35,7 @@ from flax import struct
 from marl.envs.base import Info
 from marl.envs.grid import maps
 from marl.envs.grid.beams import beam_mask, fire_beams, footprint_cells, footprint_offsets
-from marl.envs.grid.game import GridGame, is_int, map_bit, require
+from marl.envs.grid.game import GridGame, map_bit
 from marl.envs.grid.movement import (
     FIRE,
     FORWARD_VECTORS,
@@ -52,6 +52,7 @@ from marl.envs.grid.observation import (
 )
 from marl.envs.grid.randomness import random_ranks
 from marl.envs.grid.render import APPLE_COLOUR, FIRE_BEAM_COLOUR, WALL_COLOUR
+from marl.envs.validation import is_int, require
 
 BEAM = FIRE  # action 7: the engine's FIRE index, Gathering's tagging beam
 NUM_ACTIONS = 8

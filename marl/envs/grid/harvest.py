@@ -20,10 +20,11 @@ import numpy as np
 from flax import struct
 
 from marl.envs.grid import maps
-from marl.envs.grid.game import is_real, map_bit, require
+from marl.envs.grid.game import map_bit
 from marl.envs.grid.randomness import cell_uniforms
 from marl.envs.grid.render import APPLE_COLOUR, FIRE_BEAM_COLOUR, WALL_COLOUR
 from marl.envs.grid.ssd_game import SSDGame, SSDState
+from marl.envs.validation import is_real, require
 
 NUM_ACTIONS = 8
 MAP_CHANNELS = ("wall", "apple", "orchard")

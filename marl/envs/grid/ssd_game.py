@@ -24,7 +24,7 @@ from flax import struct
 from marl.envs.base import Info
 from marl.envs.grid import maps
 from marl.envs.grid.beams import beam_mask, fire_beams, footprint_cells, footprint_offsets
-from marl.envs.grid.game import GridGame, is_int, is_real, require
+from marl.envs.grid.game import GridGame
 from marl.envs.grid.movement import FIRE, STAY, resolve_movement, turn
 from marl.envs.grid.observation import (
     agent_codes,
@@ -37,6 +37,7 @@ from marl.envs.grid.observation import (
 from marl.envs.grid.randomness import random_ranks
 from marl.envs.grid.spawn import sample_spawn_points
 from marl.envs.grid.tag_out import apply_tag_out
+from marl.envs.validation import is_int, is_real, require
 
 BEAM_LENGTH = 5
 BEAM_WIDTH = 3
