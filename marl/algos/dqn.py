@@ -34,7 +34,7 @@ from marl.algos.q_learning import double_q_value, n_step_targets
 from marl.algos.replay import ReplayBuffer, add_step, init_buffer, sample_windows
 from marl.config import ConfigError, require, require_choice
 from marl.envs.base import Env
-from marl.envs.wrappers import REWARD_MODES, training_env
+from marl.envs.wrappers import REWARD_MODES, training_env, tree_select
 from marl.networks import (
     INITIALISATIONS,
     QNetwork,
@@ -385,10 +385,10 @@ class DQN:
         )
         learning = step >= self.config.learning_starts
         network, opt_state, metrics = self._learn(state, buffer, learn_key)
-        network = _select(learning, network, state.params["network"])
-        opt_state = _select(learning, opt_state, state.opt_state)
+        network = tree_select(learning, network, state.params["network"])
+        opt_state = tree_select(learning, opt_state, state.opt_state)
         copy_target = step % self.config.target_update_every == 0
-        target_network = _select(copy_target, network, state.target_network)
+        target_network = tree_select(copy_target, network, state.target_network)
         new_state = state.replace(
             params={**state.params, "network": network},
             target_network=target_network,
@@ -473,7 +473,3 @@ class DQN:
                 completed_episode_metrics(trajectory["done"], info, self.env.reward_components)
             )
         return metrics
-
-
-def _select(flag: jax.Array, if_true, if_false):
-    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), if_true, if_false)

@@ -78,8 +78,9 @@ def _any_in_batch_batched(axis_size, in_batched, flag):
     return any_in_batch(flag), False
 
 
-def _select(done: jax.Array, if_done: PyTree, otherwise: PyTree) -> PyTree:
-    return jax.tree.map(lambda a, b: jnp.where(done, a, b), if_done, otherwise)
+def tree_select(flag: jax.Array, if_true: PyTree, otherwise: PyTree) -> PyTree:
+    """Leafwise `jnp.where(flag, if_true, otherwise)` over two pytrees of the same structure."""
+    return jax.tree.map(lambda a, b: jnp.where(flag, a, b), if_true, otherwise)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +98,7 @@ class AutoReset(Wrapper):
         obs, next_state, reward, done, info = self.env.step(step_key, state, actions)
 
         def restart_if_done(stepped):
-            return _select(done, self.env.reset(reset_key), stepped)
+            return tree_select(done, self.env.reset(reset_key), stepped)
 
         obs, next_state = jax.lax.cond(
             any_in_batch(done), restart_if_done, lambda stepped: stepped, (obs, next_state)
