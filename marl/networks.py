@@ -201,7 +201,11 @@ class ActorCritic(nn.Module):
 
     Input: obs `[B, *obs_shape]` (one batch axis; any dtype, cast to float32) and, when `num_agent_ids` > 0, a
     one-hot agent id `[B, num_agent_ids]` (joined to the MLP input or to the CNN features).
-    Output: logits `[B, num_actions]`, value `[B]`.
+    Output: logits `[B, num_actions]`, value `[B]` (`[B, num_values]` when `num_values` > 1).
+
+    `separate_critic_encoder`: the critic gets its own CNN trunk (`critic_cnn`) instead of sharing
+    the actor's, so actor and critic parameters are disjoint (MLP torsos always are). Parameters
+    of the critic: the subtrees `critic`, `critic_cnn` and the value head (`VALUE_HEAD`).
     """
 
     num_actions: int
@@ -212,6 +216,8 @@ class ActorCritic(nn.Module):
     cnn_channels: Sequence[int] = (32, 32, 32)
     cnn_kernel_sizes: Sequence[int] = (5, 3, 3)
     cnn_dense_size: int = 64
+    separate_critic_encoder: bool = False
+    num_values: int = 1
 
     @nn.compact
     def __call__(
@@ -225,18 +231,26 @@ class ActorCritic(nn.Module):
             actor = MLP(self.hidden_sizes, self.activation, name="actor")(x)
             critic = MLP(self.hidden_sizes, self.activation, name="critic")(x)
         elif self.encoder == "cnn":
-            features = GridCNN(
-                self.cnn_channels, self.cnn_kernel_sizes, self.cnn_dense_size, name="cnn"
-            )(x)
-            if agent_id is not None:
-                features = jnp.concatenate([features, agent_id], axis=-1)
-            actor = MLP((self.head_size,), "relu", name="actor")(features)
-            critic = MLP((self.head_size,), "relu", name="critic")(features)
+
+            def trunk(name: str) -> jax.Array:
+                features = GridCNN(
+                    self.cnn_channels, self.cnn_kernel_sizes, self.cnn_dense_size, name=name
+                )(x)
+                if agent_id is not None:
+                    features = jnp.concatenate([features, agent_id], axis=-1)
+                return features
+
+            actor_features = trunk("cnn")
+            critic_features = (
+                trunk("critic_cnn") if self.separate_critic_encoder else actor_features
+            )
+            actor = MLP((self.head_size,), "relu", name="actor")(actor_features)
+            critic = MLP((self.head_size,), "relu", name="critic")(critic_features)
         else:
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {self.encoder!r}")
         logits = _dense(self.num_actions, 0.01)(actor)
-        value = _dense(1, 1.0)(critic)[..., 0]
-        return logits, value
+        value = _dense(self.num_values, 1.0)(critic)
+        return logits, value[..., 0] if self.num_values == 1 else value
 
 
 class QNetwork(nn.Module):
@@ -277,3 +291,19 @@ class QNetwork(nn.Module):
         else:
             raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {self.encoder!r}")
         return _dense(self.num_actions, 1.0, self.layer_init, x.shape[-1])(x)
+
+
+# Auto-generated name of ActorCritic's value head (its second top-level Dense layer).
+VALUE_HEAD = "Dense_1"
+CRITIC_SUBTREES = ("critic", "critic_cnn", VALUE_HEAD)
+
+
+def critic_labels(params) -> dict:
+    """The tree of `params` (ActorCritic parameters, possibly stacked) with every leaf labelled
+    `critic` (a subtree in `CRITIC_SUBTREES`) or `actor`: the labels `optax.multi_transform` takes."""
+    return {
+        "params": {
+            name: jax.tree.map(lambda _, n=name: "critic" if n in CRITIC_SUBTREES else "actor", sub)
+            for name, sub in params["params"].items()
+        }
+    }

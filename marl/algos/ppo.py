@@ -24,8 +24,8 @@ from marl.algos.episode_metrics import completed_episode_metrics
 from marl.algos.gae import gae
 from marl.config import ConfigError, require, require_choice
 from marl.envs.base import Env
-from marl.envs.wrappers import REWARD_MODES, training_env
-from marl.networks import ActorCritic, check_network_keys, network_settings
+from marl.envs.wrappers import FINAL_OBS, REWARD_MODES, any_in_batch, training_env
+from marl.networks import ActorCritic, check_network_keys, critic_labels, network_settings
 
 ADV_NORMS = ("minibatch", "batch", "none")
 
@@ -40,6 +40,7 @@ class PPOConfig:
     num_envs: int = 16
     num_steps: int = 128
     lr: float = 2.5e-4
+    critic_lr: float | None = None
     anneal_lr: bool = True
     gamma: float = 0.99
     gae_lambda: float = 0.95
@@ -51,7 +52,9 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     update_epochs: int = 4
     num_minibatches: int = 4
+    bootstrap_time_limits: bool = False
     adv_norm: str = "minibatch"
+    target_kl: float | None = None
     share_params: bool = False
     agent_id: bool = True
     encoder: str = "auto"
@@ -77,6 +80,14 @@ class PPOConfig:
                 getattr(self, key) >= 1, f"{where}.{key} must be >= 1; got {getattr(self, key)}"
             )
         require(self.lr > 0, f"{where}.lr must be > 0; got {self.lr}")
+        require(
+            self.critic_lr is None or self.critic_lr > 0,
+            f"{where}.critic_lr must be > 0 or null; got {self.critic_lr}",
+        )
+        require(
+            self.target_kl is None or self.target_kl > 0,
+            f"{where}.target_kl must be > 0 or null; got {self.target_kl}",
+        )
         for key in ("gamma", "gae_lambda"):
             value = getattr(self, key)
             require(0 <= value <= 1, f"{where}.{key} must be in [0, 1]; got {value}")
@@ -133,17 +144,36 @@ class PPO:
             )
         self.env = env
         self.config = config
-        self.train_env = training_env(env, config.reward_mode)
+        self.train_env = training_env(env, config.reward_mode, config.bootstrap_time_limits)
         self.num_agents = env.num_agents
         self.uses_agent_id = config.share_params and config.agent_id
         self.network = ActorCritic(
-            num_actions=env.num_actions, **network_settings(config, env.obs_shape)
+            num_actions=env.num_actions,
+            separate_critic_encoder=config.critic_lr is not None,
+            num_values=self.num_values,
+            **network_settings(config, env.obs_shape),
         )
         self.minibatches_per_update = config.update_epochs * config.num_minibatches
         self.sequential_agents = jax.default_backend() == "cpu"
-        self.optimizer = optax.chain(
-            optax.clip_by_global_norm(config.max_grad_norm),
-            optax.adam(self._learning_rate, eps=1e-5),
+        self.optimizer = self._optimizer()
+
+    num_values = 1  # values per observation the critic predicts (subclasses may add co-players')
+
+    def _optimizer(self) -> optax.GradientTransformation:
+        """clip + Adam on all parameters; with `critic_lr`, one such chain for the actor (`lr`)
+        and one for the critic (`critic_lr`), each with its own global-norm clip."""
+
+        def chain(base_lr: float) -> optax.GradientTransformation:
+            return optax.chain(
+                optax.clip_by_global_norm(self.config.max_grad_norm),
+                optax.adam(lambda step: self._learning_rate(step, base_lr), eps=1e-5),
+            )
+
+        if self.config.critic_lr is None:
+            return chain(self.config.lr)
+        return optax.multi_transform(
+            {"actor": chain(self.config.lr), "critic": chain(self.config.critic_lr)},
+            critic_labels,
         )
 
     # ------------------------------------------------------------------ schedules
@@ -155,12 +185,14 @@ class PPO:
     def env_steps_per_update(self) -> int:
         return self.config.env_steps_per_update
 
-    def _learning_rate(self, optimizer_step: jax.Array) -> jax.Array:
-        """lr at optimiser step k: lr (1 - floor(k / (epochs x minibatches)) / num_updates)."""
+    def _learning_rate(self, optimizer_step: jax.Array, base_lr: float | None = None) -> jax.Array:
+        """Learning rate at optimiser step k: base (1 - floor(k / (epochs x minibatches)) /
+        num_updates) with `anneal_lr`, else base; base is `lr` unless given."""
+        base_lr = self.config.lr if base_lr is None else base_lr
         if not self.config.anneal_lr:
-            return jnp.asarray(self.config.lr, jnp.float32)
+            return jnp.asarray(base_lr, jnp.float32)
         update_index = optimizer_step // self.minibatches_per_update
-        return self.config.lr * (1.0 - update_index / self.num_updates)
+        return base_lr * (1.0 - update_index / self.num_updates)
 
     def entropy_coef(self, update_step: jax.Array) -> jax.Array:
         """Entropy weight at update u: linear from ent_coef to ent_coef_final over the updates."""
@@ -182,14 +214,15 @@ class PPO:
         return self.network.apply(params, obs, agent_id)
 
     def policy(self, params, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Logits `[B, N, A]` and values `[B, N]` for observations `[B, N, *obs_shape]`."""
+        """Logits `[B, N, A]` and values `[B, N]` (`[B, N, num_values]` if several) for
+        observations `[B, N, *obs_shape]`."""
         batch = obs.shape[0]
         if self.config.share_params:
             rows = obs.reshape(batch * self.num_agents, *obs.shape[2:])
             ids = self._agent_ids((batch,)).reshape(batch * self.num_agents, -1)
             logits, values = self._apply_rows(params, rows, ids if self.uses_agent_id else None)
             return logits.reshape(batch, self.num_agents, -1), values.reshape(
-                batch, self.num_agents
+                batch, self.num_agents, *values.shape[1:]
             )
         return jax.vmap(self._apply_rows, in_axes=(0, 1, None), out_axes=(1, 1))(params, obs, None)
 
@@ -233,30 +266,14 @@ class PPO:
         key, rollout_key, learn_key = jax.random.split(state.key, 3)
         (env_state, last_obs), trajectory = self._rollout(state, rollout_key)
         _, last_values = self.policy(state.params, last_obs)
-        advantages, returns = gae(
-            trajectory["reward"],
-            trajectory["value"],
-            jnp.broadcast_to(trajectory["done"][..., None], trajectory["reward"].shape),
-            last_values,
-            self.config.gamma,
-            self.config.gae_lambda,
-        )
+        advantages, returns = self._gae(trajectory, last_values)
         if self.config.adv_norm == "batch":
-            mean = advantages.mean(axis=(0, 1), keepdims=True)
-            std = advantages.std(axis=(0, 1), keepdims=True)
-            advantages = (advantages - mean) / (std + 1e-8)
+            advantages = normalize_per_agent(advantages)
         ent_coef = self.entropy_coef(state.update_step)
         params, opt_state, learn_metrics = self._learn(
             state.params, state.opt_state, trajectory, advantages, returns, ent_coef, learn_key
         )
-        metrics = {
-            **learn_metrics,
-            **completed_episode_metrics(
-                trajectory["done"], trajectory["info"], self.env.reward_components
-            ),
-            "ent_coef": ent_coef,
-            "lr": self._learning_rate(state.update_step * self.minibatches_per_update),
-        }
+        metrics = {**learn_metrics, **self._rollout_metrics(trajectory, state.update_step)}
         new_state = PPOState(
             params=params,
             opt_state=opt_state,
@@ -268,19 +285,57 @@ class PPO:
         return new_state, metrics
 
     # ------------------------------------------------------------------ pieces of an update
-    def _rollout(self, state: PPOState, key: jax.Array):
+    def _gae(self, trajectory, last_values: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """Advantages and returns `[T, E, N]` of the rollout's rewards and values."""
+        return gae(
+            trajectory["reward"],
+            trajectory["value"],
+            jnp.broadcast_to(trajectory["done"][..., None], trajectory["reward"].shape),
+            last_values,
+            self.config.gamma,
+            self.config.gae_lambda,
+            trajectory.get("final_value"),
+        )
+
+    def _rollout_metrics(self, trajectory, update_step: jax.Array) -> dict[str, jax.Array]:
+        """Episode metrics of the rollout, and the entropy weight and lr of this update."""
+        return {
+            **completed_episode_metrics(
+                trajectory["done"], trajectory["info"], self.env.reward_components
+            ),
+            "ent_coef": self.entropy_coef(update_step),
+            "lr": self._learning_rate(update_step * self.minibatches_per_update),
+        }
+
+    def _rollout(self, state: PPOState, key: jax.Array, policy=None):
+        """`num_steps` vectorised steps from the state's envs; `policy(obs) -> (logits, values)`
+        acts (default: the state's parameters). Returns ((env_state, last_obs), trajectory with
+        leading axes `[T, E]`)."""
         step_env = jax.vmap(self.train_env.step)
+        policy = policy or (lambda obs: self.policy(state.params, obs))
 
         def one_step(carry, step_key):
             env_state, obs = carry
             action_key, env_key = jax.random.split(step_key)
-            logits, value = self.policy(state.params, obs)
+            logits, value = policy(obs)
             action = jax.random.categorical(action_key, logits).astype(jnp.int32)
             log_prob, _ = _policy_entropy_logp(logits, action)
             next_obs, env_state, reward, done, info = step_env(
                 jax.random.split(env_key, self.config.num_envs), env_state, action
             )
+            extra = {}
+            if self.config.bootstrap_time_limits:
+                info = dict(info)
+                final_obs = info.pop(FINAL_OBS)
+                extra["final_value"] = jax.lax.cond(
+                    any_in_batch(done),
+                    lambda: jnp.where(
+                        done.reshape(-1, *[1] * (value.ndim - 1)), policy(final_obs)[1], 0.0
+                    ),
+                    lambda: jnp.zeros_like(value),
+                )
             transition = {
+                **extra,
                 "obs": obs,
                 "action": action,
                 "log_prob": log_prob,
@@ -297,8 +352,13 @@ class PPO:
             jax.random.split(key, self.config.num_steps),
         )
 
-    def _learn(self, params, opt_state, trajectory, advantages, returns, ent_coef, key):
-        """Epochs of minibatch updates; mapped over agents unless parameters are shared."""
+    def _learn(
+        self, params, opt_state, trajectory, advantages, returns, ent_coef, key, extra_rows=None
+    ):
+        """Epochs of minibatch updates; mapped over agents unless parameters are shared.
+
+        advantages, returns and every `extra_rows` entry have leading axes `[T, E, N]`; the
+        extra entries reach the loss's minibatches under their names."""
         per_agent = {
             "obs": trajectory["obs"],
             "action": trajectory["action"],
@@ -306,6 +366,7 @@ class PPO:
             "value": trajectory["value"],
             "advantage": advantages,
             "return": returns,
+            **(extra_rows or {}),
         }
         if self.config.share_params:
             if self.uses_agent_id:
@@ -336,12 +397,26 @@ class PPO:
         num_rows = rows["action"].shape[0]
         minibatch_size = num_rows // self.config.num_minibatches
         grad_fn = jax.value_and_grad(self._loss, has_aux=True)
+        target_kl = self.config.target_kl
 
         def minibatch_step(carry, minibatch):
-            params, opt_state = carry
+            params, opt_state, stopped = carry
             (_, aux), grads = grad_fn(params, minibatch, ent_coef)
-            updates, opt_state = self.optimizer.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), aux
+
+            def apply(state):
+                params, opt_state = state
+                updates, opt_state = self.optimizer.update(grads, opt_state, params)
+                return optax.apply_updates(params, updates), opt_state
+
+            if target_kl is None:
+                return (*apply((params, opt_state)), stopped), aux
+            # Once a minibatch's approx-KL (measured before its step) passes target_kl, that step
+            # and the remaining ones of this update leave the parameters as they are (ppo.md 3.7).
+            stopped = stopped | (aux["approx_kl"] > target_kl)
+            params, opt_state = jax.lax.cond(
+                stopped, lambda state: state, apply, (params, opt_state)
+            )
+            return (params, opt_state, stopped), {**aux, "kl_stopped": stopped.astype(jnp.float32)}
 
         def epoch(carry, epoch_key):
             order = jax.random.permutation(epoch_key, num_rows)
@@ -353,38 +428,69 @@ class PPO:
             )
             return jax.lax.scan(minibatch_step, carry, minibatches)
 
-        (params, opt_state), aux = jax.lax.scan(
-            epoch, (params, opt_state), jax.random.split(key, self.config.update_epochs)
+        (params, opt_state, _), aux = jax.lax.scan(
+            epoch,
+            (params, opt_state, jnp.zeros((), bool)),
+            jax.random.split(key, self.config.update_epochs),
         )
         return params, opt_state, jax.tree.map(lambda m: m.mean(), aux)
 
     def _loss(self, params, minibatch: dict[str, jax.Array], ent_coef):
-        """Clipped PPO loss on one minibatch of rows; returns (total, named parts)."""
-        config = self.config
+        """Policy, value and entropy terms on one minibatch of rows; returns (total, named parts)."""
         logits, value = self._apply_rows(params, minibatch["obs"], minibatch.get("agent_id"))
         log_prob, entropy = _policy_entropy_logp(logits, minibatch["action"])
-        advantage = minibatch["advantage"]
-        if config.adv_norm == "minibatch":
-            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        policy_loss = self._policy_loss(log_prob, minibatch)
+        value_loss = self._value_loss(value, minibatch)
+        mean_entropy = self._row_mean(entropy, minibatch)
+        total = policy_loss + self.config.vf_coef * value_loss - ent_coef * mean_entropy
         log_ratio = log_prob - minibatch["log_prob"]
         ratio = jnp.exp(log_ratio)
-        clipped_ratio = jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps)
-        policy_loss = -jnp.minimum(ratio * advantage, clipped_ratio * advantage).mean()
+        aux = {
+            "loss/total": total,
+            "loss/policy": policy_loss,
+            "loss/value": value_loss,
+            "entropy": mean_entropy,
+            "approx_kl": self._row_mean((ratio - 1.0) - log_ratio, minibatch),
+            "clip_frac": self._row_mean(jnp.abs(ratio - 1.0) > self.config.clip_eps, minibatch),
+        }
+        return total, aux
+
+    def _row_mean(self, values: jax.Array, minibatch: dict[str, jax.Array]) -> jax.Array:
+        """Mean over a minibatch's rows `[R, ...]` (subclasses may weight rows)."""
+        return values.mean()
+
+    def _policy_loss(self, log_prob: jax.Array, minibatch: dict[str, jax.Array]) -> jax.Array:
+        """Clipped surrogate on the rows' advantages (normalised per minibatch if asked)."""
+        advantage = minibatch["advantage"]
+        if self.config.adv_norm == "minibatch":
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        return clipped_surrogate(
+            log_prob, minibatch["log_prob"], advantage, self.config.clip_eps
+        ).mean()
+
+    def _value_loss(self, value: jax.Array, minibatch: dict[str, jax.Array]) -> jax.Array:
+        """0.5 squared error to the returns, clipped around the rollout values if asked."""
+        config = self.config
         value_error = jnp.square(value - minibatch["return"])
         if config.clip_value:
             clipped_value = minibatch["value"] + jnp.clip(
                 value - minibatch["value"], -config.clip_eps, config.clip_eps
             )
             value_error = jnp.maximum(value_error, jnp.square(clipped_value - minibatch["return"]))
-        value_loss = 0.5 * value_error.mean()
-        mean_entropy = entropy.mean()
-        total = policy_loss + config.vf_coef * value_loss - ent_coef * mean_entropy
-        aux = {
-            "loss/total": total,
-            "loss/policy": policy_loss,
-            "loss/value": value_loss,
-            "entropy": mean_entropy,
-            "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
-            "clip_frac": (jnp.abs(ratio - 1.0) > config.clip_eps).mean(),
-        }
-        return total, aux
+        return 0.5 * self._row_mean(value_error, minibatch)
+
+
+def normalize_per_agent(advantages: jax.Array) -> jax.Array:
+    """(A - mean) / (std + 1e-8) per agent over the whole batch: advantages `[T, E, N]`."""
+    mean = advantages.mean(axis=(0, 1), keepdims=True)
+    std = advantages.std(axis=(0, 1), keepdims=True)
+    return (advantages - mean) / (std + 1e-8)
+
+
+def clipped_surrogate(
+    log_prob: jax.Array, old_log_prob: jax.Array, advantage: jax.Array, clip_eps: float
+) -> jax.Array:
+    """Per-row PPO surrogate loss -min(ρA, clip(ρ, 1-ε, 1+ε)A), ρ = exp(logp - old logp): `[R]`."""
+    ratio = jnp.exp(log_prob - old_log_prob)
+    clipped_ratio = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
+    return -jnp.minimum(ratio * advantage, clipped_ratio * advantage)

@@ -83,6 +83,10 @@ def tree_select(flag: jax.Array, if_true: PyTree, otherwise: PyTree) -> PyTree:
     return jax.tree.map(lambda a, b: jnp.where(flag, a, b), if_true, otherwise)
 
 
+# Info key of the pre-reset observation (`AutoReset(keep_final_obs=True)`); not an episode counter.
+FINAL_OBS = "final_obs"
+
+
 @dataclasses.dataclass(frozen=True)
 class AutoReset(Wrapper):
     """On the last step of an episode, returns the first observation and state of a new one.
@@ -91,11 +95,19 @@ class AutoReset(Wrapper):
     only on steps where some env of the whole batch (all `vmap` axes) is done, via `lax.cond` on
     `any_in_batch(done)`; envs that are not done keep their step's results either way. With a
     fixed horizon and envs started together that is one reset per episode instead of one per step.
+
+    `keep_final_obs`: also return the observation the step produced, before any reset, as
+    `info[FINAL_OBS]` (`[N, *obs_shape]`), for learners that bootstrap the value of an episode cut
+    at its time limit.
     """
+
+    keep_final_obs: bool = False
 
     def step(self, key, state, actions):
         step_key, reset_key = jax.random.split(key)
         obs, next_state, reward, done, info = self.env.step(step_key, state, actions)
+        if self.keep_final_obs:
+            info = {**info, FINAL_OBS: obs}
 
         def restart_if_done(stepped):
             return tree_select(done, self.env.reset(reset_key), stepped)
@@ -120,6 +132,11 @@ class EpisodeStatisticsState:
     info_totals: Info
 
 
+def _counters(info: Info) -> Info:
+    """The info entries that episode totals sum: all but the final observation."""
+    return {name: value for name, value in info.items() if name != FINAL_OBS}
+
+
 @dataclasses.dataclass(frozen=True)
 class EpisodeStatistics(Wrapper):
     """Carries episode returns, lengths and summed info counters in the state, as arrays.
@@ -132,7 +149,8 @@ class EpisodeStatistics(Wrapper):
     def _zero_totals(self, key: jax.Array) -> Info:
         def first_step_info(key):
             _, state = self.env.reset(key)
-            return self.env.step(key, state, jnp.zeros(self.num_agents, jnp.int32))[4]
+            info = self.env.step(key, state, jnp.zeros(self.num_agents, jnp.int32))[4]
+            return _counters(info)
 
         info_shapes = jax.eval_shape(first_step_info, key)
         return jax.tree.map(lambda s: jnp.zeros(s.shape, jnp.float32), info_shapes)
@@ -151,7 +169,9 @@ class EpisodeStatistics(Wrapper):
         obs, env_state, reward, done, info = self.env.step(key, state.env_state, actions)
         episode_return = state.episode_return + reward
         episode_length = state.episode_length + 1
-        totals = jax.tree.map(lambda t, x: t + x.astype(jnp.float32), state.info_totals, info)
+        totals = jax.tree.map(
+            lambda t, x: t + x.astype(jnp.float32), state.info_totals, _counters(info)
+        )
         keep = jnp.logical_not(done)
         next_state = EpisodeStatisticsState(
             env_state=env_state,
@@ -193,6 +213,8 @@ def with_reward_mode(env: Env, reward_mode: str) -> Env:
     raise ValueError(f"reward_mode must be one of {', '.join(REWARD_MODES)}; got {reward_mode!r}")
 
 
-def training_env(env: Env, reward_mode: str = "individual") -> Env:
-    """The stack trainers step: auto-reset, episode statistics, then the learner's reward mode."""
-    return with_reward_mode(EpisodeStatistics(AutoReset(env)), reward_mode)
+def training_env(env: Env, reward_mode: str = "individual", keep_final_obs: bool = False) -> Env:
+    """The stack trainers step: auto-reset, episode statistics, then the learner's reward mode.
+
+    `keep_final_obs`: the step's info carries the pre-reset observation (see `AutoReset`)."""
+    return with_reward_mode(EpisodeStatistics(AutoReset(env, keep_final_obs)), reward_mode)
