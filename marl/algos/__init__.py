@@ -6,6 +6,7 @@ import importlib
 
 # algo name -> ("module", "TrainerClass", "ConfigClass"); imported on first use.
 _TRAINERS: dict[str, tuple[str, str, str]] = {
+    "aa": ("marl.algos.aa", "AA", "AAConfig"),
     "dqn": ("marl.algos.dqn", "DQN", "DQNConfig"),
     "ppo": ("marl.algos.ppo", "PPO", "PPOConfig"),
 }

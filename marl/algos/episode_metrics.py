@@ -55,3 +55,20 @@ def completed_episode_metrics(
         else:
             metrics[f"episode/{name}"] = completed_mean(values)
     return metrics
+
+
+# The memory-one observation's outcomes, own action first (`marl.envs.strategies`).
+MEMORY_ONE_OUTCOMES = ("CC", "CD", "DC", "DD", "START")
+
+
+def memory_one_cooperation_metrics(obs: jax.Array, action: jax.Array) -> dict[str, jax.Array]:
+    """P(cooperate | own view of the previous outcome) over a rollout of a 2 x 2 matrix game.
+
+    obs one-hot `[T, E, N, 5]` over [CC, CD, DC, DD, START] (own action first); action int
+    `[T, E, N]` (0 = cooperate). Returns `coop_given/<outcome>` pooled over agents, NaN for an
+    outcome never seen.
+    """
+    visits = obs.sum(axis=(0, 1, 2))
+    cooperations = (obs * (action == 0)[..., None]).sum(axis=(0, 1, 2))
+    rates = jnp.where(visits > 0, cooperations / jnp.maximum(visits, 1), jnp.nan)
+    return {f"coop_given/{name}": rates[i] for i, name in enumerate(MEMORY_ONE_OUTCOMES)}
