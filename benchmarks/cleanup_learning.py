@@ -1,15 +1,19 @@
-"""The Cleanup social dilemma, measured: PPO with collective and with individual rewards.
+"""The Cleanup social dilemma, measured: PPO with collective and with individual rewards, and AA.
 
-`python benchmarks/cleanup_learning.py [algo.total_timesteps=...] [device=gpu] [overrides]`
-trains PPO on Cleanup twice for the same budget, once per reward mode, and prints per episode
-(mean over the last 10 % of updates and over seeds): the collective return, apples eaten and
-cleaning actions. Expected shape: collective reward -> agents clean and harvest; individual
-reward -> nobody cleans and the orchard stays empty. Each run keeps its run directory under
-`benchmarks/results/cleanup_learning/<time>/<mode>` (config, metrics, checkpoint, curve).
+`python benchmarks/cleanup_learning.py [--runs collective,individual,aa] [algo.total_timesteps=...]
+[device=gpu] [overrides]` trains on Cleanup for the same budget: PPO once per reward mode and
+Proximal Advantage Alignment (`algo=aa`, individual rewards, `tuning/aa_cleanup.yaml`), and prints
+per episode (mean over the last 10 % of updates and over seeds): the collective return, apples
+eaten and cleaning actions. Expected shape: collective reward -> agents clean and harvest;
+individual reward -> nobody cleans and the orchard stays empty; AA is the opponent-shaping answer
+to the dilemma with individual rewards. The overrides apply to every run. Each run keeps its run
+directory under `benchmarks/results/cleanup_learning/<time>/<run>` (config, metrics, checkpoint,
+curve).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Sequence
@@ -23,8 +27,14 @@ from common import (
     parse_command_line,
 )
 
-REWARD_MODES = ("collective", "individual")
+# run name -> (algo, reward mode)
+RUNS = {
+    "collective": ("ppo", "collective"),
+    "individual": ("ppo", "individual"),
+    "aa": ("aa", "individual"),
+}
 COLUMNS = (
+    Column("algo", "algo", ""),
     Column("reward_mode", "reward mode", ""),
     Column("collective_return", "collective return", ",.1f"),
     Column("apples", "apples eaten", ",.1f"),
@@ -35,16 +45,38 @@ COLUMNS = (
 )
 
 
+def run_names(text: str) -> list[str]:
+    """`--runs`: a comma-separated subset of `RUNS`."""
+    names = [name for name in text.split(",") if name]
+    unknown = [name for name in names if name not in RUNS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"must be a comma-separated list of {', '.join(RUNS)}; got {text!r}"
+        )
+    return names
+
+
 def main(argv: Sequence[str]) -> None:
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
-    _, overrides = parse_command_line(parser, argv)
+    parser.add_argument(
+        "--runs",
+        type=run_names,
+        default=list(RUNS),
+        help=f"comma-separated runs among {','.join(RUNS)} (default: all)",
+    )
+    args, overrides = parse_command_line(parser, argv)
     runs = [
         TrainingRun(
-            mode,
-            {"reward_mode": mode},
-            ["algo=ppo", "env=cleanup", *overrides, f"algo.reward_mode={mode}"],
+            name,
+            {"algo": RUNS[name][0], "reward_mode": RUNS[name][1]},
+            [
+                f"algo={RUNS[name][0]}",
+                "env=cleanup",
+                *overrides,
+                f"algo.reward_mode={RUNS[name][1]}",
+            ],
         )
-        for mode in REWARD_MODES
+        for name in args.runs
     ]
     late_columns = {
         "collective_return": "episode/collective_return",

@@ -77,6 +77,7 @@ BAD_INPUT = {
         ["--updates", "11", *TINY_PPO],
         "--updates 11 is more than the 10 updates",
     ),
+    "cleanup_unknown_run": ("cleanup_learning.py", ["--runs", "ppo,aa"], "--runs"),
 }
 
 
