@@ -2,7 +2,11 @@
 
 Loads the run's latest checkpoint, plays whole episodes and prints returns per agent, cooperation
 rates, social metrics and, for two-player matrix games, P(cooperate | previous joint outcome).
-The summary is also written as JSON to `<run>/evaluations/<timestamp>/evaluation.json`.
+With `opponents=all` (or a list such as `opponents=[self,allc,alld,tft]`) it instead plays the
+trained agent in seat 0 of the two-player game against each co-player in seat 1 and prints one
+table, a row per co-player (`marl/eval/co_play.py`).
+The summary is also written as JSON to `<run>/evaluations/<timestamp>/evaluation.json` (the table
+under `co_play`: co-player -> metric -> [mean per seat, standard error per seat]).
 """
 
 import json
@@ -11,10 +15,20 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from marl.config import ConfigError
 from marl.run.cli import CONFIG_DIR, fail, full_errors
+
+# Columns of the co-play table: (metric, seat, header); a column is shown when its metric exists.
+CO_PLAY_COLUMNS = (
+    ("reward_per_step", 0, "reward/step seat 0"),
+    ("reward_per_step", 1, "reward/step co-player"),
+    ("cooperation_rate", 0, "cooperation seat 0"),
+    ("cooperation_rate", 1, "cooperation co-player"),
+    ("own_coin_fraction", 0, "own-coin fraction seat 0"),
+    ("pickups_per_step", 0, "pickups/step seat 0"),
+)
 
 
 def format_value(mean, stderr) -> str:
@@ -39,6 +53,24 @@ def print_summary(summary: dict, header: str) -> None:
             print(f"    {outcome:7s} {probabilities[0]:9.3f} {probabilities[1]:9.3f}")
 
 
+def print_co_play_table(table: dict[str, dict], header: str) -> None:
+    """One row per co-player; each cell is the mean over episodes ± its standard error."""
+    first_row = next(iter(table.values()))
+    columns = [column for column in CO_PLAY_COLUMNS if column[0] in first_row]
+    widths = [max(len(title), 15) for _, _, title in columns]
+    print(header)
+    print(
+        f"  {'co-player':12s}"
+        + "".join(f"  {title:>{width}s}" for (_, _, title), width in zip(columns, widths))
+    )
+    for name, metrics in table.items():
+        cells = []
+        for (metric, seat, _), width in zip(columns, widths):
+            mean, stderr = metrics[metric]
+            cells.append(f"  {f'{float(mean[seat]):.3f} ± {float(stderr[seat]):.3f}':>{width}s}")
+        print(f"  {name:12s}" + "".join(cells))
+
+
 def to_json(value):
     if isinstance(value, dict):
         return {k: to_json(v) for k, v in value.items()}
@@ -56,10 +88,33 @@ def main(cfg: DictConfig) -> None:
         import jax
 
         from marl.envs.matrix_game import MatrixGame
-        from marl.eval.rollout import load_policy, play_episodes, policy_against, summarise
+        from marl.eval.co_play import (
+            co_play_metrics,
+            co_player_names,
+            play_matches,
+            two_player_game,
+        )
+        from marl.eval.rollout import (
+            load_policy,
+            play_episodes,
+            policy_actions,
+            policy_against,
+            summarise,
+            with_episode_length,
+        )
 
-        run = load_policy(Path(cfg.run_dir), cfg.seed_index)
-        env, trainer, params = policy_against(run, cfg.opponent)
+        run = with_episode_length(load_policy(Path(cfg.run_dir), cfg.seed_index), cfg.max_steps)
+        if cfg.opponents is None:
+            env, trainer, params = policy_against(run, cfg.opponent)
+        else:
+            if cfg.opponent is not None:
+                raise ConfigError(
+                    "set opponent (one match, full summary) or opponents (a table of matches), "
+                    f"not both; got opponent={cfg.opponent}"
+                )
+            env = two_player_game(run)
+            game = run.cfg.env.get("game") or run.cfg.env.name
+            co_players = co_player_names(cfg.opponents, env, game)
         if env.max_steps is None:
             raise ConfigError(
                 f"{cfg.run_dir} trained on a continuing task (env.max_steps=null) that has no "
@@ -75,19 +130,24 @@ def main(cfg: DictConfig) -> None:
         if full_errors():
             raise
         fail(str(error))
-    trajectory = play_episodes(
-        env, trainer, params, jax.random.PRNGKey(cfg.seed), cfg.episodes, cfg.greedy
-    )
-    two_player_matrix = isinstance(env.unwrapped, MatrixGame) and env.unwrapped.num_actions == 2
-    summary = summarise(trajectory, two_player_matrix and env.num_agents == 2)
-    opponent = cfg.opponent or run.cfg.env.get("opponent") or "self-play as trained"
-    print_summary(
-        summary,
-        f"{cfg.run_dir} (after {run.updates_done} updates, seed index {cfg.seed_index}); "
-        f"opponent: {opponent}; {cfg.episodes} episodes x {env.max_steps} steps",
-    )
+    key = jax.random.PRNGKey(cfg.seed)
+    where = f"{cfg.run_dir} (after {run.updates_done} updates, seed index {cfg.seed_index})"
+    length = f"{cfg.episodes} episodes x {env.max_steps} steps"
+    if cfg.opponents is None:
+        act = policy_actions(trainer, params, cfg.greedy)
+        trajectory = play_episodes(env, act, key, cfg.episodes)
+        two_player_matrix = isinstance(env.unwrapped, MatrixGame) and env.unwrapped.num_actions == 2
+        summary = summarise(trajectory, two_player_matrix and env.num_agents == 2)
+        opponent = cfg.opponent or run.cfg.env.get("opponent") or "self-play as trained"
+        print_summary(summary, f"{where}; opponent: {opponent}; {length}")
+    else:
+        matches = play_matches(run, env, co_players, key, cfg.episodes, cfg.greedy)
+        table = {name: co_play_metrics(trajectory) for name, trajectory in matches.items()}
+        print_co_play_table(table, f"{where}; trained agent in seat 0; {length}")
+        summary = {"co_play": table}
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(to_json({**dict(cfg), **summary}), indent=1))
+    config = OmegaConf.to_container(cfg, resolve=True)
+    out_path.write_text(json.dumps(to_json({**config, **summary}), indent=1))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Evaluation: load a trained run, play whole episodes, summarise them per episode.
 
 `load_policy(run_dir)` rebuilds the env and trainer from the run's saved `config.yaml` and restores
-the latest checkpoint; `play_episodes` runs `max_steps` steps of many episodes in parallel;
+the latest checkpoint; `policy_actions` turns its parameters into an action function;
+`play_episodes` runs `max_steps` steps of many episodes in parallel with an action function;
 `summarise` turns the trajectories into returns, cooperation rates, the conditional cooperation
 table of two-player matrix games and the social metrics, each aggregated over episodes.
 """
@@ -9,6 +10,7 @@ table of two-player matrix games and the social metrics, each aggregated over ep
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,9 @@ from marl.run.runner import seed_keys
 
 OUTCOME_NAMES = ("CC", "CD", "DC", "DD")
 NOT_COUNTERS = ("action", "reward", "reward_vector", "joint_action", "cooperated")
+
+# (obs `[E, N, *obs_shape]`, key) -> actions int32 `[E, N]`
+ActionFn = Callable[[jax.Array, jax.Array], jax.Array]
 
 
 @dataclasses.dataclass
@@ -63,6 +68,18 @@ def load_policy(run_dir: Path, seed_index: int = 0) -> LoadedRun:
     return LoadedRun(cfg, env, trainer, params, updates_done)
 
 
+def with_episode_length(run: LoadedRun, max_steps: int | None) -> LoadedRun:
+    """`run` with its game's episodes cut at `max_steps` (None: as trained), e.g. to evaluate a
+    Coin Game policy trained on 50-step episodes in the AA league's 16-step ones."""
+    if max_steps is None:
+        return run
+    if not (isinstance(max_steps, int) and max_steps >= 1):
+        raise ConfigError(f"max_steps must be an integer >= 1 or null; got {max_steps!r}")
+    env_cfg = OmegaConf.merge(run.cfg.env, {"max_steps": max_steps})
+    cfg = OmegaConf.merge(run.cfg, {"env": env_cfg})
+    return dataclasses.replace(run, cfg=cfg, env=build_env(env_cfg))
+
+
 def policy_against(run: LoadedRun, opponent: str | None):
     """(env, trainer, params) for playing the trained policy against `opponent`.
 
@@ -73,7 +90,10 @@ def policy_against(run: LoadedRun, opponent: str | None):
     if opponent is None:
         return run.env, run.trainer, run.params
     if run.trainer.config.share_params:
-        raise ConfigError("opponent needs a run trained with algo.share_params=false")
+        raise ConfigError(
+            "opponent needs a run trained with algo.share_params=false; opponents=<list or all> "
+            "plays fixed co-players against any run"
+        )
     base_env_cfg = {**run.cfg.env, "opponent": None if opponent == "self" else opponent}
     env = build_env(base_env_cfg)
     trainer = build_trainer(run.cfg.algo, env)
@@ -82,36 +102,45 @@ def policy_against(run: LoadedRun, opponent: str | None):
     return env, trainer, params
 
 
-def play_episodes(env, trainer, params, key: jax.Array, num_episodes: int, greedy: bool = False):
-    """Play `num_episodes` whole episodes in parallel from fresh resets.
+def policy_actions(trainer, params, greedy: bool = False) -> ActionFn:
+    """The trained policy's actions in every seat: sampled (`trainer.act`), or with `greedy` the
+    most likely action (the argmax of `trainer.policy`'s logits or Q values)."""
 
-    Returns a dict of arrays with leading axes `[T, episodes]`: `obs`, `action` `[T, E, N]`,
-    `reward` `[T, E, N]` and every info entry.
+    def act(obs: jax.Array, key: jax.Array) -> jax.Array:
+        if greedy:
+            logits, _ = trainer.policy(params, obs)
+            return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        return trainer.act(params, obs, key)
+
+    return act
+
+
+def episode_trajectories(env, act: ActionFn, key: jax.Array, num_episodes: int):
+    """Traceable: `num_episodes` whole episodes in parallel from fresh resets, actions from `act`.
+
+    Returns a dict of arrays with leading axes `[T, episodes]`: `action` `[T, E, N]`, `reward`
+    `[T, E, N]` and every info entry.
     """
+    reset_key, play_key = jax.random.split(key)
+    obs, state = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
 
-    def run(key):
-        reset_key, play_key = jax.random.split(key)
-        obs, state = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
-
-        def one_step(carry, step_key):
-            obs, state = carry
-            action_key, env_key = jax.random.split(step_key)
-            if greedy:
-                logits, _ = trainer.policy(params, obs)
-                action = jnp.argmax(logits, axis=-1).astype(jnp.int32)
-            else:
-                action = trainer.act(params, obs, action_key)
-            next_obs, state, reward, _, info = jax.vmap(env.step)(
-                jax.random.split(env_key, num_episodes), state, action
-            )
-            return (next_obs, state), {"action": action, "reward": reward, **info}
-
-        _, trajectory = jax.lax.scan(
-            one_step, (obs, state), jax.random.split(play_key, env.max_steps)
+    def one_step(carry, step_key):
+        obs, state = carry
+        action_key, env_key = jax.random.split(step_key)
+        action = act(obs, action_key)
+        next_obs, state, reward, _, info = jax.vmap(env.step)(
+            jax.random.split(env_key, num_episodes), state, action
         )
-        return trajectory
+        return (next_obs, state), {"action": action, "reward": reward, **info}
 
-    return jax.device_get(jax.jit(run)(key))
+    _, trajectory = jax.lax.scan(one_step, (obs, state), jax.random.split(play_key, env.max_steps))
+    return trajectory
+
+
+def play_episodes(env, act: ActionFn, key: jax.Array, num_episodes: int):
+    """`episode_trajectories`, compiled, as host arrays."""
+    run = jax.jit(lambda key: episode_trajectories(env, act, key, num_episodes))
+    return jax.device_get(run(key))
 
 
 def conditional_cooperation(actions: np.ndarray) -> dict[str, np.ndarray]:

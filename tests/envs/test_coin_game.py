@@ -23,6 +23,7 @@ from marl.envs.coin_game import (
     CoinGame,
     uniform_free_cell,
 )
+from marl.envs.coin_strategies import coin_strategy
 from marl.envs.wrappers import AutoReset, EpisodeStatistics
 from marl.eval.social_metrics import own_coin_fraction
 from marl.run.experiment import build_env
@@ -406,49 +407,27 @@ def test_obs_shapes_follow_cnn_and_grid_size():
 # --- scripted play (§6, §8) -------------------------------------------------------------------
 
 
-def cooperative_actions(env, state):
-    """Always cooperate: head for one's own coin (if any) by a shortest torus path, never step
-    onto the other's coin. int32 `[2]`; jittable."""
-    n = env.grid_size
-    targets = jnp.asarray(env.move_table, jnp.int32)[state.agent_cells]  # [2, A]
-    own_coin = state.coin_cells.astype(jnp.int32)  # coin_cells[i] is agent i's own coin
-    other_coin = own_coin[::-1]
-
-    def torus_distance(a, b):
-        rows, cols = jnp.abs(a // n - b // n), jnp.abs(a % n - b % n)
-        return jnp.minimum(rows, n - rows) + jnp.minimum(cols, n - cols)
-
-    distance = jnp.where(
-        own_coin[:, None] == NO_CELL, 0, torus_distance(targets, own_coin[:, None])
-    )
-    forbidden = targets == other_coin[:, None]
-    return jnp.argmin(distance + 100 * forbidden, axis=1).astype(jnp.int32)
-
-
 @functools.cache
 def scripted_totals_fn(env, num_envs, num_steps, policy):
-    """Jitted: per-episode totals of rewards and pickups under `policy` ('cooperate' or
-    'random') with EpisodeStatistics(AutoReset(env)); returns (returns, own, other, rewards)
-    of finished episodes `[num_steps, num_envs, 2]` masked by done."""
+    """Jitted: per-episode totals of rewards and pickups when both seats play the Coin Game
+    strategy `policy` (`marl.envs.coin_strategies`) with EpisodeStatistics(AutoReset(env));
+    returns (done, rewards, own, other) `[num_steps, num_envs, 2]` (totals valid where done)."""
     wrapped = EpisodeStatistics(AutoReset(env))
-
-    def act(key, state):
-        if policy == "cooperate":
-            return cooperative_actions(env, state.env_state)
-        return jax.random.randint(key, (2,), 0, env.num_actions)
+    strategy = jax.vmap(coin_strategy(policy, env))  # over the two seats
 
     def run(key):
         reset_key, key = jax.random.split(key)
-        _, state = jax.vmap(wrapped.reset)(jax.random.split(reset_key, num_envs))
+        obs, state = jax.vmap(wrapped.reset)(jax.random.split(reset_key, num_envs))
 
-        def one_step(state, key):
-            keys = jax.random.split(key, (num_envs, 2))
-            actions = jax.vmap(act)(keys[:, 0], state)
-            _, state, reward, done, info = jax.vmap(wrapped.step)(keys[:, 1], state, actions)
+        def one_step(carry, key):
+            obs, state = carry
+            keys = jax.random.split(key, (num_envs, 3))
+            actions = jax.vmap(strategy)(obs, keys[:, :2])
+            obs, state, reward, done, info = jax.vmap(wrapped.step)(keys[:, 2], state, actions)
             totals = info["episode_totals"]
-            return state, (done, reward, totals["own_pickups"], totals["other_pickups"])
+            return (obs, state), (done, reward, totals["own_pickups"], totals["other_pickups"])
 
-        return jax.lax.scan(one_step, state, jax.random.split(key, num_steps))[1]
+        return jax.lax.scan(one_step, (obs, state), jax.random.split(key, num_steps))[1]
 
     return jax.jit(run)
 
@@ -457,7 +436,7 @@ def scripted_totals_fn(env, num_envs, num_steps, policy):
 def test_always_cooperate_pair_takes_only_own_coins(variant):
     env = CoinGame(variant=variant)
     done, reward, own, other = jax.device_get(
-        scripted_totals_fn(env, 16, 3 * env.max_steps, "cooperate")(jax.random.key(0))
+        scripted_totals_fn(env, 16, 3 * env.max_steps, "cooperative")(jax.random.key(0))
     )
     assert reward.min() >= 0 and reward.max() == 1
     own, other = own[done], other[done]  # [episodes, 2]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -34,15 +36,31 @@ TINY_CLEANUP = [
 
 TINY_GATHERING = [*TINY_CLEANUP, "env=gathering"]
 
+TINY_COIN_GAME = [
+    "algo=ppo",
+    "env=coin_game",
+    "env.variant=one_coin",
+    "algo.share_params=true",
+    "algo.total_timesteps=320",
+    "algo.num_envs=4",
+    "algo.num_steps=20",
+    "algo.num_minibatches=2",
+    "algo.update_epochs=1",
+    "run.updates_per_chunk=2",
+    "run.progress=false",
+]
+
 
 @pytest.fixture(scope="module")
 def trained_runs(tmp_path_factory) -> dict[str, Path]:
-    """A finished tiny run of PPO on the IPD, on Cleanup and on Gathering."""
+    """A finished tiny run of PPO on the IPD, on Cleanup, on Gathering and (with shared
+    parameters) on the one-coin Coin Game."""
     runs = {}
     tiny_runs = (
         ("ipd", ["algo=ppo", "env=ipd", *TINY_PPO]),
         ("cleanup", TINY_CLEANUP),
         ("gathering", TINY_GATHERING),
+        ("coin_game", TINY_COIN_GAME),
     )
     for name, overrides in tiny_runs:
         run_dir = tmp_path_factory.mktemp(name) / "run"
@@ -100,6 +118,62 @@ def test_evaluate_gathering_reports_beam_use_and_tag_outs(trained_runs, tmp_path
     assert 0 <= metrics["peace"][0] <= 2
     if metrics["peace"][1] == 0:  # the same number of agent-steps on the map in every episode
         assert metrics["beam_use_rate"][0] == pytest.approx(beams / present)
+
+
+def co_play_table(
+    run_dir: Path, out_dir: Path, opponents: str, *extra: str
+) -> tuple[str, dict, dict]:
+    """evaluate.py with `opponents=...` (and `extra` arguments) on 16 episodes: the printed
+    header and column titles, the printed rows (co-player -> the numbers of its row) and
+    evaluation.json."""
+    args = [f"run_dir={run_dir}", "episodes=16", f"opponents={opponents}", *extra]
+    result = run_script("evaluate.py", [*args, f"hydra.run.dir={out_dir}"], cwd=out_dir.parent)
+    assert result.returncode == 0, result.stderr
+    header, titles, *lines = result.stdout.splitlines()
+    titles = f"{header}\n{titles}"
+    number = r"-?\d+\.\d+|nan"
+    rows = {line.split()[0]: [float(x) for x in re.findall(number, line)] for line in lines}
+    return titles, rows, json.loads((out_dir / "evaluation.json").read_text())
+
+
+def test_evaluate_plays_the_shared_coin_game_agent_against_every_co_player(trained_runs, tmp_path):
+    titles, rows, saved = co_play_table(
+        trained_runs["coin_game"], tmp_path / "eval", "all", "max_steps=5"
+    )
+    assert "16 episodes x 5 steps" in titles  # trained on 16-step episodes, evaluated on 5
+    assert "own-coin fraction seat 0" in titles and "pickups/step seat 0" in titles
+    assert list(rows) == ["self", "greedy", "cooperative", "random"]
+    for name, numbers in rows.items():  # 4 columns, each mean ± standard error
+        assert len(numbers) == 8 and all(map(math.isfinite, numbers)), name
+    assert list(saved["co_play"]) == list(rows) and saved["opponents"] == "all"
+    greedy = saved["co_play"]["greedy"]
+    assert greedy["reward_per_step"][0][0] == pytest.approx(rows["greedy"][0], abs=5e-4)
+    assert saved["co_play"]["cooperative"]["own_coin_fraction"][0][1] == 1.0  # its own coins only
+
+
+def test_evaluate_plays_the_ipd_agent_against_fixed_strategies(trained_runs, tmp_path):
+    titles, rows, saved = co_play_table(
+        trained_runs["ipd"], tmp_path / "eval", "[self,allc,alld,tft]"
+    )
+    assert "cooperation seat 0" in titles and "cooperation co-player" in titles
+    assert list(rows) == ["self", "allc", "alld", "tft"]
+    assert all(len(numbers) == 8 and all(map(math.isfinite, numbers)) for numbers in rows.values())
+    cooperation = {name: row["cooperation_rate"][0][1] for name, row in saved["co_play"].items()}
+    assert cooperation["allc"] == 1.0 and cooperation["alld"] == 0.0
+
+
+def test_a_co_player_that_does_not_fit_the_game_is_one_line_naming_the_allowed(
+    trained_runs, tmp_path
+):
+    args = [f"run_dir={trained_runs['coin_game']}", "opponents=[self,tft]"]
+    result = run_script("evaluate.py", [*args, f"hydra.run.dir={tmp_path / 'eval'}"], cwd=tmp_path)
+    assert result.returncode == 2
+    expected = (
+        "error: opponents: tft does not fit coin_game; allowed for coin_game: self, greedy, "
+        "cooperative, random or all"
+    )
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [expected]
+    assert not (tmp_path / "eval" / "evaluation.json").exists()
 
 
 @pytest.mark.parametrize(
