@@ -49,9 +49,24 @@ class AAConfig(PPOConfig):
     """Hyperparameters of `algo=aa` (`configs/algo/aa.yaml` documents each one).
 
     PPO's keys keep their meaning, except `adv_norm`, which AA replaces by
-    `normalize_advantages` (before the product) and `normalize_aa_advantage` (after it).
+    `normalize_advantages` (before the product) and `normalize_aa_advantage` (after it). The
+    defaults are those of `configs/algo/aa.yaml` (the spec's IPD column).
     """
 
+    num_envs: int = 64
+    num_steps: int = 50
+    lr: float = 3e-4
+    critic_lr: float | None = 1e-2
+    anneal_lr: bool = False
+    gamma: float = 0.96
+    clip_value: bool = False
+    ent_coef: float = 0.1
+    max_grad_norm: float = 10.0
+    update_epochs: int = 1
+    num_minibatches: int = 1
+    bootstrap_time_limits: bool = True
+    share_params: bool = True
+    agent_id: bool = False
     adv_norm: str = dataclasses.field(default="none", init=False)
     beta: float = 1.0
     aa_form: str = "auto"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -198,8 +199,15 @@ def test_sign_quadrants(past_sign, opponent_sign):
 # ---------------------------------------------------------------------- β = 0
 def test_beta_zero_proximal_equals_ppo_with_batch_normalisation():
     settings = {**SMALL, "update_epochs": 2, "num_minibatches": 2, "clip_value": True}
-    ppo = PPO(IPD, PPOConfig(**settings, adv_norm="batch"))
-    aa = AA(IPD, AAConfig(**settings, beta=0.0, proximal=True))
+    ppo_config = PPOConfig(**settings, adv_norm="batch")
+    # Every PPO key as PPO has it (AA's own defaults differ), so only AA's features differ.
+    shared = {
+        field.name: getattr(ppo_config, field.name)
+        for field in dataclasses.fields(PPOConfig)
+        if field.init and field.name != "adv_norm"
+    }
+    ppo = PPO(IPD, ppo_config)
+    aa = AA(IPD, AAConfig(**shared, beta=0.0, proximal=True))
     key = jax.random.PRNGKey(7)
     ppo_state, ppo_metrics = jax.jit(ppo.update)(jax.jit(ppo.init)(key))
     aa_state, aa_metrics = jax.jit(aa.update)(jax.jit(aa.init)(key))
@@ -221,6 +229,7 @@ def test_beta_zero_policy_gradient_is_the_plain_policy_gradient():
         last_values,
         trainer.config.gamma,
         trainer.config.gae_lambda,
+        trajectory["final_value"],
     )
     rows = {
         "obs": trajectory["obs"].reshape(-1, 5),
