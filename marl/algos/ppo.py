@@ -187,12 +187,13 @@ class PPO:
 
     def _learning_rate(self, optimizer_step: jax.Array, base_lr: float | None = None) -> jax.Array:
         """Learning rate at optimiser step k: base (1 - floor(k / (epochs x minibatches)) /
-        num_updates) with `anneal_lr`, else base; base is `lr` unless given."""
+        num_updates) with `anneal_lr`, never below 0 (updates past `num_updates` do not climb
+        the loss), else base; base is `lr` unless given."""
         base_lr = self.config.lr if base_lr is None else base_lr
         if not self.config.anneal_lr:
             return jnp.asarray(base_lr, jnp.float32)
         update_index = optimizer_step // self.minibatches_per_update
-        return base_lr * (1.0 - update_index / self.num_updates)
+        return base_lr * jnp.maximum(1.0 - update_index / self.num_updates, 0.0)
 
     def entropy_coef(self, update_step: jax.Array) -> jax.Array:
         """Entropy weight at update u: linear from ent_coef to ent_coef_final over the updates."""

@@ -81,18 +81,17 @@ def test_recursions_equal_explicit_sums(form, include_current):
 
 
 def test_include_current_switches_the_range_of_the_sum():
-    own = jnp.array([[[1.0, 0.0]], [[2.0, 1.0]]])  # [T=2, E=1, M=2]
+    own = jnp.array([[[1.0, 0.5]], [[2.0, 1.0]]])  # [T=2, E=1, M=2]
     done = jnp.zeros((2, 1), bool)
     start = (jnp.zeros((1, 2)), jnp.zeros(1, jnp.int32))
     past_only, _, _ = alignment_terms(own, done, *start, "mean", 1.0, False)
     with_current, _, _ = alignment_terms(own, done, *start, "mean", 1.0, True)
-    # agent 0 at t=1: others 1.0; k < 1 mean = 1.0; k <= 1 mean = (1 + 2) / 2.
+    # t = 0, agent 1 (others 1.0): no past (k < 0) vs its own current advantage 0.5 (k <= 0).
+    assert float(past_only[0, 0, 1]) == 0.0
+    assert float(with_current[0, 0, 1]) == pytest.approx(0.5)
+    # t = 1, agent 0 (others 1.0): mean over k < 1 is 1.0, over k <= 1 it is (1 + 2) / 2.
     assert float(past_only[1, 0, 0]) == pytest.approx(1.0)
     assert float(with_current[1, 0, 0]) == pytest.approx(1.5)
-    # t=0: nothing in the past, the current step only with include_current.
-    assert float(past_only[0, 0, 0]) == 0.0
-    assert float(with_current[0, 0, 0]) == pytest.approx(0.0)  # others at t=0 are 0
-    assert float(with_current[0, 0, 1]) == pytest.approx(0.0 * 1.0)
 
 
 def test_mean_form_starts_at_the_plain_advantage():

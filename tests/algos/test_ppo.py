@@ -189,6 +189,8 @@ def test_learning_rate_and_entropy_schedules():
     np.testing.assert_allclose(
         trainer._learning_rate(jnp.int32(steps_per_update)), 0.1 * 2 / 3, rtol=1e-6
     )
+    # Past the last update the annealed rate stays at 0 instead of turning negative.
+    assert float(trainer._learning_rate(jnp.int32(5 * steps_per_update))) == 0.0
     np.testing.assert_allclose(trainer.entropy_coef(jnp.int32(0)), 0.2, rtol=1e-6)
     np.testing.assert_allclose(trainer.entropy_coef(jnp.int32(1)), 0.11, rtol=1e-6)
     np.testing.assert_allclose(trainer.entropy_coef(jnp.int32(2)), 0.02, rtol=1e-6)
