@@ -33,7 +33,6 @@ import optax
 from flax import struct
 
 from marl.algos.episode_metrics import memory_one_cooperation_metrics
-from marl.algos.gae import gae
 from marl.algos.ppo import PPO, PPOConfig, clipped_surrogate, normalize_per_agent
 from marl.config import ConfigError, require, require_choice
 from marl.envs.base import Env
@@ -269,13 +268,10 @@ class AA(PPO):
 
         rewards, values, last_values, final_values = self._aligned_streams(trajectory, last_values)
         done = trajectory["done"]
-        dones = jnp.broadcast_to(done[..., None], rewards.shape)
-        advantages, returns = gae(
-            rewards, values, dones, last_values, config.gamma, config.gae_lambda, final_values
-        )
+        advantages, returns = self._gae(rewards, values, done, last_values, final_values)
         if config.critic_target == "td1":
             returns = self._td1_targets(
-                state.target_params, trajectory, last_obs, rewards, dones, final_values
+                state.target_params, trajectory, last_obs, rewards, done, final_values
             )
         own = normalize_per_agent(advantages) if config.normalize_advantages else advantages
         terms, step_index, (past, steps) = alignment_terms(
@@ -361,7 +357,7 @@ class AA(PPO):
             final_values = final_values[:, :, 0]
         return rewards, trajectory["value"][:, :, 0], last_values[:, 0], final_values
 
-    def _td1_targets(self, target_params, trajectory, last_obs, rewards, dones, final_values):
+    def _td1_targets(self, target_params, trajectory, last_obs, rewards, done, final_values):
         """TD(0) targets `[T, E, M]`: r_t + γ V_target(obs_{t+1}), where an episode ended at t
         the bootstrap is 0, or with `bootstrap_time_limits` the rollout's value of its last
         observation (`final_values`)."""
@@ -369,6 +365,7 @@ class AA(PPO):
         next_obs = jnp.concatenate([obs[1:], last_obs[None]], axis=0)
         _, next_values = self.policy(target_params, next_obs.reshape(-1, *obs.shape[2:]))
         next_values = next_values.reshape(rewards.shape)
+        dones = jnp.broadcast_to(done[..., None], rewards.shape)
         if final_values is None:
             next_values = jnp.where(dones, 0.0, next_values)
         else:

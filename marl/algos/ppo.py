@@ -267,7 +267,13 @@ class PPO:
         key, rollout_key, learn_key = jax.random.split(state.key, 3)
         (env_state, last_obs), trajectory = self._rollout(state, rollout_key)
         _, last_values = self.policy(state.params, last_obs)
-        advantages, returns = self._gae(trajectory, last_values)
+        advantages, returns = self._gae(
+            trajectory["reward"],
+            trajectory["value"],
+            trajectory["done"],
+            last_values,
+            trajectory.get("final_value"),
+        )
         if self.config.adv_norm == "batch":
             advantages = normalize_per_agent(advantages)
         ent_coef = self.entropy_coef(state.update_step)
@@ -286,16 +292,17 @@ class PPO:
         return new_state, metrics
 
     # ------------------------------------------------------------------ pieces of an update
-    def _gae(self, trajectory, last_values: jax.Array) -> tuple[jax.Array, jax.Array]:
-        """Advantages and returns `[T, E, N]` of the rollout's rewards and values."""
+    def _gae(self, rewards, values, done, last_values, final_values=None):
+        """Advantages and returns `[T, E, M]` of rewards and values `[T, E, M]`, episode ends
+        done `[T, E]`, last values `[E, M]` and time-limit bootstraps (`[T, E, M]` or None)."""
         return gae(
-            trajectory["reward"],
-            trajectory["value"],
-            jnp.broadcast_to(trajectory["done"][..., None], trajectory["reward"].shape),
+            rewards,
+            values,
+            jnp.broadcast_to(done[..., None], rewards.shape),
             last_values,
             self.config.gamma,
             self.config.gae_lambda,
-            trajectory.get("final_value"),
+            final_values,
         )
 
     def _rollout_metrics(self, trajectory, update_step: jax.Array) -> dict[str, jax.Array]:

@@ -524,7 +524,13 @@ def test_bootstrap_time_limits_stores_the_value_of_the_pre_reset_observation():
     assert "final_obs" not in trajectory["info"]["episode_totals"]
     # GAE bootstraps the cut episodes from final_value and still stops at the done
     _, last_values = policy(state.params, last_obs)
-    advantages, _ = jax.jit(trainer._gae)(trajectory, last_values)
+    advantages, _ = jax.jit(trainer._gae)(
+        trajectory["reward"],
+        trajectory["value"],
+        trajectory["done"],
+        last_values,
+        trajectory["final_value"],
+    )
     one_step = trajectory["reward"] + trainer.config.gamma * final_value - trajectory["value"]
     np.testing.assert_allclose(np.asarray(advantages)[done], np.asarray(one_step)[done], atol=1e-5)
 
