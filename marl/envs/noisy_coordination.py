@@ -3,7 +3,9 @@
 From Chen & Zhang 2023 (context-aware Bayesian-network policies, ICML), code github dchen48/BNPG
 `BN_MAPPO_Coordination_Game/onpolicy/envs/coordination_game/cg.py`. The state s ∈ {0,1}^n is the
 previous joint action with each bit flipped with probability `flip_prob`; every agent receives
-the shared reward R(s') of the new state, which depends only on its number of zeros.
+the shared reward R(s') of the new state, which depends only on its number of zeros. The BN-AC spec
+(`bnac.md` §7) calls this game `bn_coordination` and adds `init_p0`, the chance that each bit of
+the first state is 0.
 """
 
 from __future__ import annotations
@@ -48,12 +50,14 @@ class NoisyCoordination(Env):
     """Noisy n-agent coordination game; obs float32 `[n, n]` (s for everyone), global state `[n]`.
 
     num_agents: n >= 2; margin: l >= 0 (None: `DEFAULT_MARGINS[n]`, required for other n);
-    flip_prob: ε in [0, 1], the chance that each bit of the joint action flips; max_steps >= 1.
+    flip_prob: ε in [0, 1], the chance that each bit of the joint action flips; init_p0 in [0, 1],
+    the chance that each bit of the first state is 0 (0.5: uniform; 1: all zeros); max_steps >= 1.
     """
 
     num_agents: int = 3
     margin: int | None = None
     flip_prob: float = 0.1
+    init_p0: float = 0.5
     max_steps: int = 25
 
     # float32 [n + 1]: R by number of zeros
@@ -73,12 +77,10 @@ class NoisyCoordination(Env):
             raise ValueError(f"margin must be an integer >= 0 or None; got {self.margin!r}")
         else:
             margin = self.margin
-        if (
-            isinstance(self.flip_prob, bool)
-            or not isinstance(self.flip_prob, int | float)
-            or not 0 <= self.flip_prob <= 1
-        ):
-            raise ValueError(f"flip_prob must be a probability in [0, 1]; got {self.flip_prob!r}")
+        for name in ("flip_prob", "init_p0"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a probability in [0, 1]; got {value!r}")
         if not is_int(self.max_steps) or self.max_steps < 1:
             raise ValueError(f"max_steps must be an integer >= 1; got {self.max_steps!r}")
         object.__setattr__(self, "reward_table", reward_by_zeros(self.num_agents, margin))
@@ -95,8 +97,9 @@ class NoisyCoordination(Env):
         return jnp.broadcast_to(bits.astype(jnp.float32), (self.num_agents, self.num_agents))
 
     def reset(self, key: jax.Array) -> tuple[jax.Array, NoisyCoordinationState]:
-        """Draws s uniformly from {0,1}^n; returns obs float32 `[n, n]` and the state."""
-        bits = jax.random.bernoulli(key, 0.5, (self.num_agents,))
+        """Draws each bit of s independently, 0 with probability `init_p0` (0.5: s uniform over
+        {0,1}^n); returns obs float32 `[n, n]` and the state."""
+        bits = jax.random.bernoulli(key, 1.0 - self.init_p0, (self.num_agents,))
         return self._observe(bits), NoisyCoordinationState(bits=bits, t=jnp.zeros((), jnp.int32))
 
     def step(
@@ -110,7 +113,7 @@ class NoisyCoordination(Env):
         """
         bits = actions != 0
         if self.flip_prob > 0:
-            bits = bits ^ jax.random.bernoulli(key, self.flip_prob, (self.num_agents,))
+            bits = bits ^ jax.random.bernoulli(key, float(self.flip_prob), (self.num_agents,))
         num_zeros = self.num_agents - jnp.sum(bits, dtype=jnp.int32)
         reward = jnp.broadcast_to(jnp.asarray(self.reward_table)[num_zeros], (self.num_agents,))
         t = state.t + 1

@@ -7,9 +7,11 @@ import math
 import jax
 import numpy as np
 import pytest
+from conftest import compose_config
 
 from marl.envs import make
 from marl.envs.noisy_coordination import NoisyCoordination, NoisyCoordinationState
+from marl.run.experiment import build_env
 
 # Spec §4: R by number of zeros z = 0..n.
 SPEC_REWARD_BY_ZEROS = {
@@ -26,6 +28,16 @@ SPEC_EXPECTED_REWARD = {
     10: (2.961770, 1.985597),
 }
 SAMPLES = 20_000  # per action pattern: all 0, all 1, uniform random
+# acceptance.md §5 (a) 7: the one-shot rewards of `bn_coordination` with ε = 0, by joint action.
+ACCEPTANCE_REWARDS = {
+    2: {(0, 0): 3, (1, 1): 2, (0, 1): 0, (1, 0): 0},
+    3: {
+        (0, 0, 0): 3,
+        **dict.fromkeys([(0, 0, 1), (0, 1, 0), (1, 0, 0)], 0),  # two zeros
+        **dict.fromkeys([(0, 1, 1), (1, 0, 1), (1, 1, 0)], 1),  # one zero
+        (1, 1, 1): 2,
+    },
+}
 
 
 def spec_rule(num_zeros: int, num_agents: int, margin: int) -> int:
@@ -146,6 +158,44 @@ def test_reset_draws_the_state_uniformly_and_starts_the_counter():
     assert not state.t.any()
 
 
+@pytest.mark.parametrize("init_p0, zero_bit", [(1, True), (1.0, True), (0, False), (0.0, False)])
+def test_init_p0_one_starts_all_zeros_and_zero_starts_all_ones(init_p0, zero_bit):
+    env = NoisyCoordination(num_agents=5, init_p0=init_p0)
+    keys = jax.random.split(jax.random.key(3), 1_000)
+    obs, state = jax.device_get(jax.jit(jax.vmap(env.reset))(keys))
+    np.testing.assert_array_equal(state.bits, np.full((1_000, 5), not zero_bit))
+    np.testing.assert_array_equal(obs, np.full((1_000, 5, 5), float(not zero_bit), np.float32))
+
+
+def test_init_p0_is_the_frequency_of_zero_bits_at_reset():
+    init_p0 = 0.25
+    env = NoisyCoordination(num_agents=3, init_p0=init_p0)
+    keys = jax.random.split(jax.random.key(11), SAMPLES)
+    _, state = jax.device_get(jax.jit(jax.vmap(env.reset))(keys))
+    zero_frequency = (~state.bits).mean()
+    standard_error = np.sqrt(init_p0 * (1 - init_p0) / state.bits.size)
+    assert abs(zero_frequency - init_p0) < 3 * standard_error, zero_frequency
+
+
+@pytest.mark.parametrize("num_agents", sorted(ACCEPTANCE_REWARDS))
+def test_noiseless_step_copies_the_action_and_pays_the_acceptance_rewards(num_agents):
+    env = make("noisy_coordination", num_agents=num_agents, flip_prob=0.0, init_p0=1.0)
+    actions = np.array(list(itertools.product([0, 1], repeat=num_agents)), np.int32)
+    _, out = step_from(env, actions)
+    np.testing.assert_array_equal(out["bits"], actions.astype(bool))
+    expected = [ACCEPTANCE_REWARDS[num_agents][tuple(a)] for a in actions]
+    np.testing.assert_array_equal(
+        out["reward"], np.repeat(np.array(expected)[:, None], num_agents, 1)
+    )
+
+
+def test_integer_flip_prob_one_flips_every_bit():
+    env = NoisyCoordination(num_agents=3, flip_prob=1)
+    actions = np.array(list(itertools.product([0, 1], repeat=3)), np.int32)
+    _, out = step_from(env, actions)
+    np.testing.assert_array_equal(out["bits"], actions == 0)
+
+
 def test_done_exactly_at_max_steps_and_optimal_action_flag(sampled):
     env, actions, t, out = sampled
     np.testing.assert_array_equal(out["t"], t + 1)
@@ -164,7 +214,13 @@ def test_noiseless_explicit_margin_for_other_numbers_of_agents():
 
 def test_defaults():
     env = make("noisy_coordination")
-    assert (env.num_agents, env.flip_prob, env.max_steps) == (3, 0.1, 25)
+    assert (env.num_agents, env.flip_prob, env.init_p0, env.max_steps) == (3, 0.1, 0.5, 25)
+
+
+@pytest.mark.parametrize("config", ["noisy_coordination", "bn_coordination"])
+def test_env_configs_build_the_default_game(config):
+    env = build_env(compose_config([f"env={config}"]).env)
+    assert env == NoisyCoordination()
 
 
 @pytest.mark.parametrize(
@@ -176,6 +232,9 @@ def test_defaults():
         ({"margin": -1}, "margin"),
         ({"flip_prob": 1.5}, "flip_prob"),
         ({"flip_prob": -0.1}, "flip_prob"),
+        ({"init_p0": 1.5}, "init_p0"),
+        ({"init_p0": -0.1}, "init_p0"),
+        ({"init_p0": True}, "init_p0"),
         ({"max_steps": 0}, "max_steps"),
     ],
 )
