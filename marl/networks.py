@@ -253,6 +253,37 @@ class ActorCritic(nn.Module):
         return logits, value[..., 0] if self.num_values == 1 else value
 
 
+def _torso(
+    obs: jax.Array,
+    extra: jax.Array | None,
+    encoder: str,
+    hidden_sizes: Sequence[int],
+    activation: str,
+    head_size: int,
+    cnn_channels: Sequence[int],
+    cnn_kernel_sizes: Sequence[int],
+    cnn_dense_size: int,
+    layer_init: str,
+) -> jax.Array:
+    """Features `[B, F]` of obs `[B, *obs_shape]` (cast to float32) and optional extra inputs
+    `[B, D]`, built inside the calling module's `nn.compact` method (submodules `torso`, `cnn`).
+
+    `mlp`: [flattened obs, extra] -> `hidden_sizes` Dense layers. `cnn`: the `GridCNN` trunk, then
+    [features, extra] -> one `head_size` ReLU layer."""
+    x = obs.astype(jnp.float32)
+    if encoder == "mlp":
+        x = x.reshape(x.shape[0], -1)
+        if extra is not None:
+            x = jnp.concatenate([x, extra], axis=-1)
+        return MLP(hidden_sizes, activation, layer_init, name="torso")(x)
+    if encoder == "cnn":
+        x = GridCNN(cnn_channels, cnn_kernel_sizes, cnn_dense_size, name="cnn")(x)
+        if extra is not None:
+            x = jnp.concatenate([x, extra], axis=-1)
+        return MLP((head_size,), "relu", layer_init, name="torso")(x)
+    raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {encoder!r}")
+
+
 class QNetwork(nn.Module):
     """One Q value per action from one observation (the DQN trainer's network).
 
@@ -275,22 +306,87 @@ class QNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs: jax.Array, agent_id: jax.Array | None = None) -> jax.Array:
-        x = obs.astype(jnp.float32)
-        if self.encoder == "mlp":
-            x = x.reshape(x.shape[0], -1)
-            if agent_id is not None:
-                x = jnp.concatenate([x, agent_id], axis=-1)
-            x = MLP(self.hidden_sizes, self.activation, self.layer_init, name="torso")(x)
-        elif self.encoder == "cnn":
-            x = GridCNN(self.cnn_channels, self.cnn_kernel_sizes, self.cnn_dense_size, name="cnn")(
-                x
-            )
-            if agent_id is not None:
-                x = jnp.concatenate([x, agent_id], axis=-1)
-            x = MLP((self.head_size,), "relu", self.layer_init, name="torso")(x)
-        else:
-            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}; got {self.encoder!r}")
+        x = _torso(obs, agent_id, **self._torso_settings())
         return _dense(self.num_actions, 1.0, self.layer_init, x.shape[-1])(x)
+
+    def _torso_settings(self) -> dict:
+        return {
+            "encoder": self.encoder,
+            "hidden_sizes": self.hidden_sizes,
+            "activation": self.activation,
+            "head_size": self.head_size,
+            "cnn_channels": self.cnn_channels,
+            "cnn_kernel_sizes": self.cnn_kernel_sizes,
+            "cnn_dense_size": self.cnn_dense_size,
+            "layer_init": self.layer_init,
+        }
+
+
+class StateValue(QNetwork):
+    """V(s) of a global state `[B, *state_shape]` -> `[B]`: the `QNetwork` torso with one output
+    (centralised critics). `num_actions` is unused and fixed to 1."""
+
+    num_actions: int = 1
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, state: jax.Array, agent_id: jax.Array | None = None) -> jax.Array:
+        x = _torso(state, None, **self._torso_settings())
+        return _dense(1, 1.0, self.layer_init, x.shape[-1])(x)[:, 0]
+
+
+class ParentConditionedPolicy(QNetwork):
+    """Logits of one agent given its observation, id and its parents' actions (BN-AC actor).
+
+    Inputs: obs `[B, *obs_shape]`, agent_id one-hot `[B, N]` (or None), parents `[B, P]`: the
+    parents' action one-hots, zeros for non-parents. The torso reads obs (and the id); the output
+    layer reads [torso features, parents], so `parents = 0` gives exactly the policy without
+    parents. `num_heads` > 0: one output layer per agent, chosen by the id (which must be given).
+    `init_logit_std` (tests only): the output bias and the output weights on the parents are drawn
+    from N(0, std²) instead of the usual small orthogonal init. Output: logits `[B, num_actions]`.
+    """
+
+    activation: str = "tanh"
+    num_heads: int = 0
+    init_logit_std: float | None = None
+
+    @nn.compact
+    def __call__(
+        self, obs: jax.Array, agent_id: jax.Array | None = None, parents: jax.Array | None = None
+    ) -> jax.Array:
+        features = _torso(obs, agent_id, **self._torso_settings())
+        num_features = features.shape[-1]
+        x = features if parents is None else jnp.concatenate([features, parents], axis=-1)
+        heads = max(self.num_heads, 1)
+        kernel_init = nn.initializers.orthogonal(0.01)
+        bias_init = nn.initializers.zeros
+        if self.init_logit_std is not None:
+            kernel_init = _split_init(kernel_init, num_features, self.init_logit_std)
+            bias_init = nn.initializers.normal(self.init_logit_std)
+        kernel = self.param(
+            "kernel", kernel_init, (heads, x.shape[-1], self.num_actions), jnp.float32
+        )
+        bias = self.param("bias", bias_init, (heads, self.num_actions), jnp.float32)
+        if self.num_heads == 0:
+            return x @ kernel[0] + bias[0]
+        head = jnp.argmax(agent_id, axis=-1)
+        return jnp.einsum("bd,bda->ba", x, kernel[head]) + bias[head]
+
+
+def _split_init(feature_init, num_features: int, parent_std: float):
+    """Output-kernel init `[heads, D, A]`: `feature_init` on the first `num_features` input rows,
+    N(0, parent_std²) on the rest (the parents' one-hots)."""
+
+    def init(key, shape, dtype=jnp.float32):
+        feature_key, parent_key = jax.random.split(key)
+        heads, inputs, outputs = shape
+        features = feature_init(feature_key, (heads, num_features, outputs), dtype)
+        parents = parent_std * jax.random.normal(
+            parent_key, (heads, inputs - num_features, outputs), dtype
+        )
+        return jnp.concatenate([features, parents], axis=1)
+
+    return init
 
 
 # Auto-generated name of ActorCritic's value head (its second top-level Dense layer).

@@ -7,7 +7,9 @@ import importlib
 # algo name -> ("module", "TrainerClass", "ConfigClass"); imported on first use.
 _TRAINERS: dict[str, tuple[str, str, str]] = {
     "aa": ("marl.algos.aa", "AA", "AAConfig"),
+    "bnac": ("marl.algos.bnac", "BNAC", "BNACConfig"),
     "dqn": ("marl.algos.dqn", "DQN", "DQNConfig"),
+    "mappo": ("marl.algos.bnac", "BNAC", "BNACConfig"),
     "ppo": ("marl.algos.ppo", "PPO", "PPOConfig"),
 }
 

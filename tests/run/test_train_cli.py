@@ -21,7 +21,10 @@ def train_in_process(run_dir: Path, overrides: list[str]) -> int:
 @pytest.mark.parametrize(
     "args, expected",
     [
-        (["algo=nope"], "Could not find 'algo/nope'; Available options in 'algo': aa, dqn, ppo"),
+        (
+            ["algo=nope"],
+            "Could not find 'algo/nope'; Available options in 'algo': aa, bnac, dqn, mappo, ppo",
+        ),
         (["env=public_goods", "env.num_agents=-1"], "num_agents"),
         (["algo.lr=abc"], "algo.lr must be float; got 'abc'"),
         (["learning_rate=0.1"], "unknown key learning_rate; allowed keys:"),
