@@ -4,7 +4,9 @@ Loads the run's latest checkpoint, plays whole episodes and prints returns per a
 rates, social metrics and, for two-player matrix games, P(cooperate | previous joint outcome).
 With `opponents=all` (or a list such as `opponents=[self,allc,alld,tft]`) it instead plays the
 trained agent in seat 0 of the two-player game against each co-player in seat 1 and prints one
-table, a row per co-player (`marl/eval/co_play.py`).
+table, a row per co-player (`marl/eval/co_play.py`). Runs of BN-AC with a graph are evaluated
+twice, with the graph (learned graphs without sampling noise) and graph-free (every agent acting
+on its own observation: the decentralised policy), each summary under `graphs` in the JSON.
 The summary is also written as JSON to `<run>/evaluations/<timestamp>/evaluation.json` (the table
 under `co_play`: co-player -> metric -> [mean per seat, standard error per seat]).
 """
@@ -134,12 +136,17 @@ def main(cfg: DictConfig) -> None:
     where = f"{cfg.run_dir} (after {run.updates_done} updates, seed index {cfg.seed_index})"
     length = f"{cfg.episodes} episodes x {env.max_steps} steps"
     if cfg.opponents is None:
-        act = policy_actions(trainer, params, cfg.greedy)
-        trajectory = play_episodes(env, act, key, cfg.episodes)
         two_player_matrix = isinstance(env.unwrapped, MatrixGame) and env.unwrapped.num_actions == 2
-        summary = summarise(trajectory, two_player_matrix and env.num_agents == 2)
         opponent = cfg.opponent or run.cfg.env.get("opponent") or "self-play as trained"
-        print_summary(summary, f"{where}; opponent: {opponent}; {length}")
+        graphs = getattr(trainer, "evaluation_graphs", dict)()
+        summaries = {}
+        for label, dag in (graphs or {"": None}).items():
+            act = policy_actions(trainer, params, cfg.greedy, dag)
+            trajectory = play_episodes(env, act, key, cfg.episodes)
+            summaries[label] = summarise(trajectory, two_player_matrix and env.num_agents == 2)
+            policy = f"; {label}" if label else ""
+            print_summary(summaries[label], f"{where}{policy}; opponent: {opponent}; {length}")
+        summary = summaries.get("", {"graphs": summaries})
     else:
         matches = play_matches(run, env, co_players, key, cfg.episodes, cfg.greedy)
         table = {name: co_play_metrics(trajectory) for name, trajectory in matches.items()}

@@ -102,9 +102,13 @@ def policy_against(run: LoadedRun, opponent: str | None):
     return env, trainer, params
 
 
-def policy_actions(trainer, params, greedy: bool = False) -> ActionFn:
+def policy_actions(trainer, params, greedy: bool = False, dag: str | None = None) -> ActionFn:
     """The trained policy's actions in every seat: sampled (`trainer.act`), or with `greedy` the
-    most likely action (the argmax of `trainer.policy`'s logits or Q values)."""
+    most likely action (the argmax of `trainer.policy`'s logits or Q values). Trainers that act
+    jointly (`acts_in_order`, BN-AC) choose greedy actions themselves, under the graph `dag`."""
+
+    if getattr(trainer, "acts_in_order", False):
+        return lambda obs, key: trainer.act(params, obs, key, greedy=greedy, dag=dag)
 
     def act(obs: jax.Array, key: jax.Array) -> jax.Array:
         if greedy:
