@@ -13,7 +13,6 @@ curve).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from common import (
     OneLineArgumentParser,
     TrainingRun,
     learning_benchmark,
+    names_from,
     parse_command_line,
 )
 
@@ -45,22 +45,11 @@ COLUMNS = (
 )
 
 
-def run_names(text: str) -> list[str]:
-    """`--runs`: a comma-separated subset of `RUNS`."""
-    names = [name for name in text.split(",") if name]
-    unknown = [name for name in names if name not in RUNS]
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(
-            f"must be a comma-separated list of {', '.join(RUNS)}; got {text!r}"
-        )
-    return names
-
-
 def main(argv: Sequence[str]) -> None:
     parser = OneLineArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--runs",
-        type=run_names,
+        type=names_from(tuple(RUNS)),
         default=list(RUNS),
         help=f"comma-separated runs among {','.join(RUNS)} (default: all)",
     )

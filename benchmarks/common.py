@@ -50,6 +50,21 @@ def positive_int(text: str) -> int:
     return value
 
 
+def names_from(allowed: Sequence[str]) -> Callable[[str], list[str]]:
+    """argparse type: a comma-separated, non-empty subset of `allowed`, e.g. `a,c`."""
+
+    def parse(text: str) -> list[str]:
+        chosen = [name for name in text.split(",") if name]
+        unknown = [name for name in chosen if name not in allowed]
+        if not chosen or unknown:
+            raise argparse.ArgumentTypeError(
+                f"must be a comma-separated list of {', '.join(allowed)}; got {text!r}"
+            )
+        return chosen
+
+    return parse
+
+
 def positive_int_list(text: str) -> list[int]:
     """argparse type: comma-separated integers >= 1, e.g. `1,64,1024`."""
     return [positive_int(part) for part in text.split(",")]

@@ -78,6 +78,7 @@ BAD_INPUT = {
         "--updates 11 is more than the 10 updates",
     ),
     "cleanup_unknown_run": ("cleanup_learning.py", ["--runs", "ppo,aa"], "--runs"),
+    "bnac_unknown_game": ("bnac_coordination.py", ["--games", "bn3,bn4"], "--games"),
 }
 
 
