@@ -37,7 +37,6 @@ from marl.networks import ParentConditionedPolicy, StateValue, encoder_for, netw
 
 DAG_KINDS = ("empty", "full", "random", "learned")
 EVAL_DAGS = ("auto", "same", "empty")
-PERM_HARD = ("greedy", "hungarian")
 # Edge logit of `full` graphs: every edge of the mask is kept whatever the logistic noise.
 _ALWAYS = 1e9
 
@@ -75,7 +74,7 @@ class BNACConfig(PPOConfig):
         super().validate(where)
         require_choice(self.dag, DAG_KINDS, f"{where}.dag")
         require_choice(self.eval_dag, EVAL_DAGS, f"{where}.eval_dag")
-        require_choice(self.perm_hard, PERM_HARD, f"{where}.perm_hard")
+        require_choice(self.perm_hard, dags.PERM_HARD, f"{where}.perm_hard")
         require(
             0 <= self.edge_prob <= 1, f"{where}.edge_prob must be in [0, 1]; got {self.edge_prob}"
         )
