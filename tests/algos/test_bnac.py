@@ -69,6 +69,39 @@ def test_empty_graph_log_probs_ignore_the_other_agents_actions_bit_for_bit():
     assert np.array_equal(log_prob.reshape(-1), direct)
 
 
+def test_empty_graph_gradients_equal_those_of_the_actor_without_parent_inputs():
+    """MAPPO equivalence of the gradients: with G = 0 the parent rows of the output kernel get
+    exactly zero gradient and every other parameter the gradient of the parent-free actor."""
+    trainer = small_bnac(dag="empty")
+    actor = trainer.initial_state.params["params"]["actor"]
+    obs, actions = random_joint(trainer, jax.random.PRNGKey(11))
+    rows = obs.reshape(-1, 3)
+    ids = jnp.tile(jnp.eye(3), (obs.shape[0], 1))
+    flat_actions = actions.reshape(-1)
+    num_features = actor["kernel"].shape[1] - 3 * 2
+
+    def with_parents(actor_params):
+        params = {"params": {"actor": actor_params}}
+        log_prob, _ = trainer.joint_log_probs(params, obs, jnp.zeros((64, 3, 3)), actions)
+        return log_prob.sum()
+
+    def without_parents(actor_params):
+        logits = trainer.actor.apply({"params": actor_params}, rows, ids, None)
+        return jax.nn.log_softmax(logits)[jnp.arange(rows.shape[0]), flat_actions].sum()
+
+    grads = jax.grad(with_parents)(actor)
+    feature_actor = {**actor, "kernel": actor["kernel"][:, :num_features]}
+    reference = jax.grad(without_parents)(feature_actor)
+    assert np.array_equal(
+        grads["kernel"][:, num_features:], np.zeros_like(grads["kernel"][:, num_features:])
+    )
+    np.testing.assert_allclose(grads["kernel"][:, :num_features], reference["kernel"], atol=1e-6)
+    for name in ("bias", "torso"):
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), grads[name], reference[name]
+        )
+
+
 def test_a_parent_changes_its_childs_log_prob_and_nobody_elses():
     trainer = small_bnac(dag="full", init_logit_std=2.0)
     params = trainer.initial_state.params
