@@ -170,7 +170,6 @@ class BNAC(PPO):
         }
         self.critic = StateValue(**critic_settings)
         self.proposer = dags.DagProposer(num_agents=env.num_agents, hidden_size=config.dag_hidden)
-        self.mask = jnp.asarray(dags.upper_triangular_mask(env.num_agents))
         self.optimizer = self._optimizer()
 
     # ------------------------------------------------------------------ parameters
