@@ -46,11 +46,14 @@ class BNACConfig(PPOConfig):
     """Hyperparameters of `algo=bnac` / `algo=mappo` (`configs/algo/bnac.yaml` documents each).
 
     PPO's keys keep their meaning; parameters are always shared by the agents (with a one-hot id
-    unless `agent_id=false`), and minibatches are made of joint transitions (T x E rows).
+    unless `agent_id=false`), and minibatches are made of joint transitions (T x E rows). The
+    learning rate is constant by default (`anneal_lr=false`, as the reference MAPPO): with a
+    decaying one the DAG network cannot follow the sparsity schedule's late drop to an empty graph.
     """
 
     IGNORED_KEYS = ("name",)
 
+    anneal_lr: bool = False
     share_params: bool = dataclasses.field(default=True, init=False)
     bootstrap_time_limits: bool = dataclasses.field(default=False, init=False)
     dag: str = "learned"
