@@ -157,7 +157,6 @@ class BNAC(PPO):
         self.num_actions = env.num_actions
         self.uses_agent_id = config.agent_id
         self.minibatches_per_update = config.update_epochs * config.num_minibatches
-        self.sequential_agents = False
         reset_state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))[1]
         self.global_state_shape = tuple(jax.eval_shape(env.global_state, reset_state).shape)
         settings = network_settings(config, env.obs_shape)
@@ -355,6 +354,11 @@ class BNAC(PPO):
             f"graph policy (dag={self.config.dag}{noise})": "same",
             "graph-free policy (empty graph, decentralised)": "empty",
         }
+
+    def policy(self, params, obs: jax.Array):
+        """Not defined: a Bayesian-network policy has no per-agent logits without the other
+        agents' actions; `act` (sampled or greedy) draws joint actions in topological order."""
+        raise NotImplementedError("BN-AC acts jointly: call act(params, obs, key, greedy=...)")
 
     def values(self, params, global_state: jax.Array) -> jax.Array:
         """Centralised critic V(s) `[B]` of global states `[B, *state_shape]`."""
