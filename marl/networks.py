@@ -330,7 +330,7 @@ class StateValue(QNetwork):
     activation: str = "tanh"
 
     @nn.compact
-    def __call__(self, state: jax.Array, agent_id: jax.Array | None = None) -> jax.Array:
+    def __call__(self, state: jax.Array) -> jax.Array:
         x = _torso(state, None, **self._torso_settings())
         return _dense(1, 1.0, self.layer_init, x.shape[-1])(x)[:, 0]
 
