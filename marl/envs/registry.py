@@ -11,6 +11,7 @@ from marl.envs.base import Env
 _REGISTRY: dict[str, str] = {
     "matrix_game": "marl.envs.matrix_game:MatrixGame",
     "noisy_coordination": "marl.envs.noisy_coordination:NoisyCoordination",
+    "mo_matrix": "marl.envs.mo_matrix:MOMatrix",
     "public_goods": "marl.envs.public_goods:PublicGoods",
     "spatial_pd": "marl.envs.spatial_pd:SpatialPD",
     "coin_game": "marl.envs.coin_game:CoinGame",
