@@ -58,6 +58,12 @@ class Env(abc.ABC):
         """Names of the columns of `info["reward_vector"]` (empty if the game has none)."""
         return ()
 
+    @property
+    def objectives(self) -> Any:
+        """The team objectives (`marl.envs.objectives.ObjectiveSpec`) multi-objective learners
+        maximise, or None when none were declared (see `WithObjectives`)."""
+        return None
+
     @abc.abstractmethod
     def reset(self, key: jax.Array) -> tuple[jax.Array, PyTree]:
         """Start an episode. Returns `obs [N, *obs_shape]` and the state pytree."""

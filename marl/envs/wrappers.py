@@ -16,7 +16,10 @@ from jax import custom_batching
 
 from marl.envs.base import Env, Info, PyTree
 
+# Scalar reward modes, for every learner; `vector` (the team objective vector, `[m]` instead of
+# `[N]`) is only for multi-objective learners (`marl.envs.objectives.VectorReward`).
 REWARD_MODES = ("individual", "collective")
+VECTOR_REWARD = "vector"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +47,10 @@ class Wrapper(Env):
     @property
     def reward_components(self) -> tuple[str, ...]:
         return self.env.reward_components
+
+    @property
+    def objectives(self) -> Any:
+        return self.env.objectives
 
     @property
     def unwrapped(self) -> Env:
@@ -210,7 +217,12 @@ def with_reward_mode(env: Env, reward_mode: str) -> Env:
         return env
     if reward_mode == "collective":
         return CollectiveReward(env)
-    raise ValueError(f"reward_mode must be one of {', '.join(REWARD_MODES)}; got {reward_mode!r}")
+    if reward_mode == VECTOR_REWARD:
+        from marl.envs.objectives import VectorReward
+
+        return VectorReward(env)
+    allowed = ", ".join((*REWARD_MODES, VECTOR_REWARD))
+    raise ValueError(f"reward_mode must be one of {allowed}; got {reward_mode!r}")
 
 
 def training_env(env: Env, reward_mode: str = "individual", keep_final_obs: bool = False) -> Env:

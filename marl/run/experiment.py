@@ -12,8 +12,9 @@ from typing import Any
 from marl import algos
 from marl.config import ConfigError, from_mapping, require
 from marl.envs import Env, env_class, make
+from marl.envs.objectives import with_objectives
 
-ENV_KEYS_NOT_PASSED_TO_MAKE = ("name", "opponent")
+ENV_KEYS_NOT_PASSED_TO_MAKE = ("name", "opponent", "objectives")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +46,8 @@ def run_settings(cfg: Mapping[str, Any]) -> RunSettings:
 
 
 def build_env(env_cfg: Mapping[str, Any]) -> Env:
-    """The game named by `env_cfg.name` with its parameters, plus a fixed opponent if asked."""
+    """The game named by `env_cfg.name` with its parameters, its declared objectives
+    (`env.objectives`) and a fixed opponent, if asked."""
     env_cfg = dict(env_cfg)
     if "name" not in env_cfg:
         raise ConfigError("env.name is missing; choose an env with env=<name>")
@@ -56,6 +58,10 @@ def build_env(env_cfg: Mapping[str, Any]) -> Env:
         env = make(name, **plain_container(params))
     except ValueError as error:
         raise ConfigError(f"env: {error}") from None
+    try:
+        env = with_objectives(env, plain_container(env_cfg.get("objectives")))
+    except ValueError as error:
+        raise ConfigError(f"env.{error}") from None
     opponent = env_cfg.get("opponent")
     if opponent is not None:
         from marl.envs.opponent import FixedOpponent
