@@ -322,6 +322,31 @@ class QNetwork(nn.Module):
         }
 
 
+class ConditionalQNetwork(QNetwork):
+    """A vector of Q values per action from one observation and extra inputs, with an optional GRU
+    (MO-MIX's conditional agent network, `specs/algos/momix.md` §2).
+
+    Inputs: obs `[B, *obs_shape]`, extra `[B, D]` or None (the previous action's one-hot, the
+    agent id, the preference: joined to the MLP input or to the CNN features), carry `[B, H]`
+    (the GRU state; ignored when `rnn_hidden` is 0). Output: (Q `[B, num_actions,
+    num_objectives]`, next carry `[B, H]`). Layout: torso -> GRU `rnn_hidden` -> Dense A·m.
+    """
+
+    num_objectives: int = 1
+    rnn_hidden: int = 0
+
+    @nn.compact
+    def __call__(
+        self, obs: jax.Array, extra: jax.Array | None, carry: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        x = _torso(obs, extra, **self._torso_settings())
+        if self.rnn_hidden:
+            carry, x = nn.GRUCell(self.rnn_hidden, name="gru")(carry, x)
+        outputs = self.num_actions * self.num_objectives
+        q = _dense(outputs, 1.0, self.layer_init, x.shape[-1])(x)
+        return q.reshape(-1, self.num_actions, self.num_objectives), carry
+
+
 class StateValue(QNetwork):
     """V(s) of a global state `[B, *state_shape]` -> `[B]`: the `QNetwork` torso with one output
     (centralised critics). `num_actions` is unused and fixed to 1."""

@@ -10,7 +10,9 @@ _TRAINERS: dict[str, tuple[str, str, str]] = {
     "bnac": ("marl.algos.bnac", "BNAC", "BNACConfig"),
     "dqn": ("marl.algos.dqn", "DQN", "DQNConfig"),
     "mappo": ("marl.algos.bnac", "BNAC", "BNACConfig"),
+    "momix": ("marl.algos.momix", "MOMIX", "MOMIXConfig"),
     "ppo": ("marl.algos.ppo", "PPO", "PPOConfig"),
+    "qmix_outer": ("marl.algos.momix", "MOMIX", "MOMIXConfig"),
 }
 
 

@@ -3,7 +3,8 @@
 `init` and `update` are vmapped over `num_seeds` keys inside one compiled program; `update_chunk`
 scans `update` for `updates_per_chunk` iterations. Between chunks the host advances the progress
 bar, writes metrics, saves a checkpoint and reacts to NaN or Ctrl-C (SIGINT/SIGTERM) with the last
-good checkpoint kept.
+good checkpoint kept. A trainer with a `host_metrics(metrics)` method adds host-side metrics
+(numpy, `[updates, seeds, ...]`) to every chunk's before they are logged.
 """
 
 from __future__ import annotations
@@ -149,6 +150,8 @@ class Runner:
                     started = time.perf_counter()
                     state, metrics = self._chunk(state, length)
                     metrics = jax.device_get(metrics)
+                    if hasattr(self.trainer, "host_metrics"):
+                        metrics.update(self.trainer.host_metrics(metrics))
                     elapsed = time.perf_counter() - started
                     if not np.all(np.isfinite(metrics[LOSS_METRIC])):
                         return self._report_non_finite(metrics, updates_done, checkpoints)
