@@ -7,6 +7,9 @@ trained agent in seat 0 of the two-player game against each co-player in seat 1 
 table, a row per co-player (`marl/eval/co_play.py`). Runs of BN-AC with a graph are evaluated
 twice, with the graph (learned graphs without sampling noise) and graph-free (every agent acting
 on its own observation: the decentralised policy), each summary under `graphs` in the JSON.
+Multi-objective runs (MO-MIX, outer-loop QMIX) are instead evaluated on their preference grid:
+greedy episodes at every w_g, a table of the points, the non-dominated set with its hypervolume,
+sparsity and spacing, and `pareto_front.png` next to the JSON (under `pareto`).
 The summary is also written as JSON to `<run>/evaluations/<timestamp>/evaluation.json` (the table
 under `co_play`: co-player -> metric -> [mean per seat, standard error per seat]).
 """
@@ -106,7 +109,15 @@ def main(cfg: DictConfig) -> None:
         )
 
         run = with_episode_length(load_policy(Path(cfg.run_dir), cfg.seed_index), cfg.max_steps)
-        if cfg.opponents is None:
+        pareto = hasattr(run.trainer, "evaluate_front")
+        if pareto and (cfg.opponent is not None or cfg.opponents is not None):
+            raise ConfigError(
+                f"{cfg.run_dir} is a multi-objective run ({run.cfg.algo.name}), evaluated on its "
+                "preference grid; opponent and opponents do not apply"
+            )
+        if pareto:
+            env = run.env
+        elif cfg.opponents is None:
             env, trainer, params = policy_against(run, cfg.opponent)
         else:
             if cfg.opponent is not None:
@@ -135,7 +146,17 @@ def main(cfg: DictConfig) -> None:
     key = jax.random.PRNGKey(cfg.seed)
     where = f"{cfg.run_dir} (after {run.updates_done} updates, seed index {cfg.seed_index})"
     length = f"{cfg.episodes} episodes x {env.max_steps} steps"
-    if cfg.opponents is None:
+    if pareto:
+        from marl.eval.front import evaluate_front, plot_evaluated_front, print_front
+
+        summary = {"pareto": evaluate_front(run, key, cfg.episodes)}
+        print_front(
+            summary["pareto"],
+            f"{where}; greedy policies on the preference grid; {length} per preference",
+        )
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        plot_evaluated_front(summary["pareto"], out_path.parent / "pareto_front.png", where)
+    elif cfg.opponents is None:
         two_player_matrix = isinstance(env.unwrapped, MatrixGame) and env.unwrapped.num_actions == 2
         opponent = cfg.opponent or run.cfg.env.get("opponent") or "self-play as trained"
         graphs = getattr(trainer, "evaluation_graphs", dict)()

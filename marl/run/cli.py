@@ -195,7 +195,7 @@ def train_job(cfg: DictConfig, run_dir: Path) -> int:
         fail(str(error))
 
     from marl.run.logging import MetricsLog
-    from marl.run.plots import plot_learning_curve
+    from marl.run.plots import plot_learning_curve, plot_pareto_front
     from marl.run.runner import Outcome, Runner
 
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -209,6 +209,8 @@ def train_job(cfg: DictConfig, run_dir: Path) -> int:
     finally:
         log.close()
         plot_learning_curve(run_dir)
+        if env.objectives is not None:
+            plot_pareto_front(run_dir, env.objectives)
     if outcome is Outcome.FINISHED:
         print(f"finished {trainer.num_updates} updates; run directory: {run_dir}", file=sys.stderr)
     return outcome.exit_code

@@ -1,9 +1,12 @@
-"""Learning-curve PNG of a run, drawn from its metrics.jsonl."""
+"""PNGs of a run drawn from its metrics.jsonl: the learning curve, and the Pareto front of
+multi-objective learners."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+
+import numpy as np
 
 from marl.run.logging import read_rows, seed_means
 
@@ -43,3 +46,45 @@ def plot_learning_curve(run_dir: Path) -> Path | None:
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return path
+
+
+FRONT_FILE = "pareto_front.png"
+POINTS_PREFIX = "pareto/points/"
+
+
+def last_front_points(rows: list[dict]) -> dict[int, np.ndarray]:
+    """seed -> the points `[G, m]` of that seed's last logged Pareto evaluation (columns
+    `pareto/points/<g>/<k>`; rows without an evaluation hold nulls)."""
+    fronts = {}
+    for row in rows:
+        cells = {
+            tuple(map(int, name[len(POINTS_PREFIX) :].split("/"))): value
+            for name, value in row.items()
+            if name.startswith(POINTS_PREFIX) and value is not None
+        }
+        if not cells:
+            continue
+        shape = tuple(max(index[axis] for index in cells) + 1 for axis in range(2))
+        points = np.full(shape, np.nan)
+        for index, value in cells.items():
+            points[index] = value
+        fronts[row["seed"]] = points
+    return fronts
+
+
+def plot_pareto_front(run_dir: Path, objectives) -> Path | None:
+    """Write `<run_dir>/pareto_front.png`: every seed's last evaluated points and its
+    non-dominated set, in the units of `objectives` (an `ObjectiveSpec`). None if no evaluation
+    was logged."""
+    from marl.eval.pareto import plot_front
+
+    fronts = last_front_points(read_rows(run_dir))
+    if not fronts:
+        return None
+    return plot_front(
+        {f"seed {seed}": points for seed, points in sorted(fronts.items())},
+        Path(run_dir) / FRONT_FILE,
+        ref_point=objectives.ref_point,
+        objective_names=objectives.names,
+        title=f"{Path(run_dir).name}: greedy policies on the preference grid",
+    )
