@@ -79,6 +79,7 @@ BAD_INPUT = {
     ),
     "cleanup_unknown_run": ("cleanup_learning.py", ["--runs", "ppo,aa"], "--runs"),
     "bnac_unknown_game": ("bnac_coordination.py", ["--games", "bn3,bn4"], "--games"),
+    "momix_unknown_task": ("momix_pareto.py", ["--tasks", "mo_matrix,harvest"], "--tasks"),
 }
 
 

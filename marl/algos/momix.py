@@ -214,11 +214,12 @@ class MOMIX:
             f"algo.batch_episodes ({config.batch_episodes}) must be <= buffer_episodes "
             f"({config.buffer_episodes})",
         )
+        runs = f" for each of the {self.num_runs} runs" if self._budget_share > 1 else ""
         require(
             self.num_updates >= 1,
             f"algo.total_timesteps ({config.total_timesteps}) must be at least "
             f"{self._steps_per_run_update * self._budget_share} (one episode in each of "
-            f"num_envs envs{' for each of the ' + str(self.num_runs) + ' runs' if self._budget_share > 1 else ''})",
+            f"num_envs envs{runs})",
         )
         self.train_env = training_env(env, VECTOR_REWARD)
         self.network = ConditionalQNetwork(
