@@ -112,6 +112,16 @@ def test_mixers_are_monotonic_per_objective_and_ignore_other_objectives():
                 np.testing.assert_array_equal(jacobian[:, j, :, other], 0.0)
 
 
+def test_mixer_reads_the_agents_when_the_state_is_all_zeros():
+    # A matrix game's global state is constant zeros: the hypernetworks must still emit non-zero
+    # mixing weights (zero biases made W1 = W2 = 0 and the mixer blind to the agents).
+    mixer = MonotonicMixer(embed_dim=4, hypernet_hidden=8)
+    params = init_mixers(mixer, jax.random.PRNGKey(0), 2, 2, 1)
+    z = jnp.zeros((1, 1))
+    jacobian = jax.jacobian(lambda q: mix(mixer, params, q, z))(jnp.zeros((1, 2, 2)))
+    assert (jnp.abs(jacobian) > 1e-3).sum() == 4  # every objective reads both agents
+
+
 def test_one_objective_momix_loss_equals_outer_loop_qmix_loss_bit_for_bit():
     momix, state, _ = trained("one")
     outer = trainer("one", outer_loop=True)
