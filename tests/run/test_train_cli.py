@@ -23,7 +23,7 @@ def train_in_process(run_dir: Path, overrides: list[str]) -> int:
     [
         (
             ["algo=nope"],
-            "Could not find 'algo/nope'; Available options in 'algo': aa, bnac, dqn, mappo, ppo",
+            "Could not find 'algo/nope'; Available options in 'algo': aa, bnac, dqn, mappo, momix, ppo, qmix_outer",
         ),
         (["env=public_goods", "env.num_agents=-1"], "num_agents"),
         (["algo.lr=abc"], "algo.lr must be float; got 'abc'"),
