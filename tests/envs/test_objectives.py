@@ -39,14 +39,15 @@ def test_vector_reward_on_mo_matrix_is_the_payoff_vector_and_keeps_individual_re
     )
     learner_env = training_env(env, "vector")
     _, state = learner_env.reset(jax.random.PRNGKey(0))
+    step = jax.jit(learner_env.step)
     expected = {0: (1.0, 0.0), 1: (0.0, 1.0), 2: (0.6, 0.6), 3: (0.8, 0.2)}
     for action, payoff in expected.items():
         actions = jnp.array([action, action], jnp.int32)
-        _, _, reward, done, info = learner_env.step(jax.random.PRNGKey(1), state, actions)
+        _, _, reward, done, info = step(jax.random.PRNGKey(1), state, actions)
         np.testing.assert_allclose(reward, payoff, rtol=1e-6)
         np.testing.assert_allclose(info["individual_reward"], [sum(payoff)] * 2, rtol=1e-6)
         assert bool(done)
-    _, _, reward, _, _ = learner_env.step(jax.random.PRNGKey(1), state, jnp.array([0, 1]))
+    _, _, reward, _, _ = step(jax.random.PRNGKey(1), state, jnp.array([0, 1], jnp.int32))
     np.testing.assert_array_equal(reward, [0.0, 0.0])
 
 
@@ -60,9 +61,9 @@ def test_vector_reward_on_cleanup_reads_the_game_reward_vector():
         }
     )
     learner_env = training_env(env, "vector")
-    _, state = learner_env.reset(jax.random.PRNGKey(0))
+    _, state = jax.jit(learner_env.reset)(jax.random.PRNGKey(0))
     clean = jnp.full((2,), 8, jnp.int32)  # both agents fire the cleaning beam
-    _, _, reward, _, info = learner_env.step(jax.random.PRNGKey(1), state, clean)
+    _, _, reward, _, info = jax.jit(learner_env.step)(jax.random.PRNGKey(1), state, clean)
     columns = np.asarray(info["reward_vector"])[:, [0, 3]]
     np.testing.assert_allclose(reward, columns.mean(axis=0), rtol=1e-6)
     assert reward.shape == (2,) and info["individual_reward"].shape == (2,)
