@@ -50,7 +50,7 @@ from marl.algos.preferences import (
 from marl.config import ConfigError, require, require_choice
 from marl.envs.base import Env
 from marl.envs.wrappers import VECTOR_REWARD, any_in_batch, training_env, tree_select
-from marl.eval.pareto import front_metrics
+from marl.eval.pareto import FRONT_METRICS, front_metrics
 from marl.networks import (
     INITIALISATIONS,
     ConditionalQNetwork,
@@ -448,7 +448,7 @@ class MOMIX:
         )
 
         def evaluate(_):
-            return self._evaluate_grid(
+            return self.evaluate_preferences(
                 params["agent"], eval_key, evaluation_grid, config.eval_episodes
             )
 
@@ -517,8 +517,9 @@ class MOMIX:
         )
         return episodes, (env_state, next_obs, info)
 
-    def _evaluate_grid(self, agent_params, key, preferences, num_episodes) -> jax.Array:
-        """Mean team return `[G, m]` of `num_episodes` greedy episodes at each preference `[G, m]`."""
+    def evaluate_preferences(self, agent_params, key, preferences, num_episodes) -> jax.Array:
+        """Mean team return `[P, m]` of `num_episodes` greedy episodes of one network's agents at
+        each of the preferences `[P, m]`."""
         keys = jax.random.split(key, len(preferences))
         return jax.vmap(lambda w, k: self._greedy_return(agent_params, w, k, num_episodes))(
             preferences, keys
@@ -558,7 +559,7 @@ class MOMIX:
         (outer loop, params `[G, ...]`) run g at its own w_g."""
         grid = jnp.asarray(self.grid)
         if not self.outer_loop:
-            return self._evaluate_grid(params["agent"], key, grid, num_episodes)
+            return self.evaluate_preferences(params["agent"], key, grid, num_episodes)
         keys = jax.random.split(key, self.num_runs)
         return jax.vmap(lambda p, w, k: self._greedy_return(p["agent"], w, k, num_episodes))(
             params, grid, keys
@@ -705,7 +706,7 @@ class MOMIX:
                 rows[index] = front_metrics(
                     points[index], self.objectives.ref_point, self.objectives.scale
                 )
-        names = front_metrics(np.zeros((1, self.num_objectives)), self.objectives.ref_point).keys()
+        names = FRONT_METRICS
         extra = {}
         for name in names:
             values = np.full(points.shape[:2], np.nan)

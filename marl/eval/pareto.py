@@ -163,6 +163,18 @@ def _front_scores(front: np.ndarray, ref_point: np.ndarray) -> dict[str, float]:
     }
 
 
+# The keys of `front_metrics`, in order.
+FRONT_METRICS = (
+    "num_nondominated",
+    "hypervolume",
+    "sparsity",
+    "spacing",
+    "scaled_hypervolume",
+    "scaled_sparsity",
+    "scaled_spacing",
+)
+
+
 def front_metrics(
     points: ArrayLike, ref_point: ArrayLike, scale: ArrayLike | None = None
 ) -> dict[str, float]:

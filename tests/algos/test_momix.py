@@ -80,12 +80,19 @@ def test_agent_network_and_mixer_shapes(share_params):
     extra = momix._agent_extra(jnp.full((5, n), -1, jnp.int32), jnp.full((5, m), 0.5))
     q, carry = momix.agent_q(state.params["agent"], obs, extra, momix.initial_carry(5))
     assert q.shape == (5, n, actions, m) and carry.shape == (5, n, 8)
-    leading = {leaf.shape[0] for leaf in jax.tree.leaves(state.params["agent"])}
+    one_network = jax.eval_shape(
+        momix.network.init,
+        jax.random.PRNGKey(0),
+        obs[:1, 0],
+        extra[:1, 0],
+        momix.initial_carry(1)[:, 0],
+    )
+    stacked = (n,) if not share_params else ()
+    expected = jax.tree.map(lambda leaf: (*stacked, *leaf.shape), one_network)
+    assert jax.tree.map(lambda leaf: leaf.shape, state.params["agent"]) == expected
     if share_params:
-        assert n not in leading or len(leading) > 1  # one network, no agent axis on every leaf
         assert extra.shape == (5, n, actions + n + m)  # previous action, agent id, preference
     else:
-        assert leading == {n}
         assert extra.shape == (5, n, actions + m)  # no agent id for per-agent networks
     assert {leaf.shape[0] for leaf in jax.tree.leaves(state.params["mixer"])} == {m}
     z = momix.mixer_input(jnp.zeros((5, 1)), jnp.full((5, m), 0.5))

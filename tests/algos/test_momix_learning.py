@@ -47,7 +47,7 @@ def greedy_points(algo: str) -> np.ndarray:
         state, _ = jax.lax.scan(lambda s, _: trainer.update(s), state, None, trainer.num_updates)
         if trainer.outer_loop:
             return trainer.evaluate_front(state.params, key, 4)
-        return trainer._evaluate_grid(state.params["agent"], key, PREFERENCES, 4)
+        return trainer.evaluate_preferences(state.params["agent"], key, PREFERENCES, 4)
 
     keys = [jax.random.PRNGKey(seed) for seed in range(NUM_SEEDS)]
     # Initialised one by one as the runner does (batched orthogonal inits hang XLA:CPU).

@@ -275,6 +275,7 @@ def test_front_metrics_keys_and_raw_values():
         "scaled_sparsity",
         "scaled_spacing",
     }
+    assert tuple(metrics) == pareto.FRONT_METRICS
     assert metrics["num_nondominated"] == 4
     assert metrics["hypervolume"] == pytest.approx(0.61, abs=1e-12)
     assert metrics["sparsity"] == pytest.approx(pareto.sparsity(FULL_FRONT))
