@@ -47,7 +47,7 @@ TASKS = {
 RUNS = {
     "momix": ["algo=momix"],
     "momix_uniform": ["algo=momix", "algo.pref_dist=uniform"],
-    "qmix_outer": ["algo=qmix_outer"],
+    "qmix_outer": ["algo=qmix_outer", "algo.outer_loop_budget=split"],
 }
 SUPPORTED_FRONT = np.array([(0.0, 1.0), (0.6, 0.6), (1.0, 0.0)])
 METRICS = ("hypervolume", "sparsity", "spacing", "num_nondominated")

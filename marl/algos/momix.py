@@ -615,15 +615,20 @@ class MOMIX:
     def loss(self, params, target_params, episodes: Episodes, preferences, fixed_preference=None):
         """Vector TD loss (momix.md §4) over B episodes, each under K preferences `[B, K, m]`:
         mean over episodes, preferences and steps of ‖y − Q_tot‖² (+ scalar_loss_coef·(wᵀy −
-        wᵀQ_tot)²). `fixed_preference` `[m]` (outer loop): rewards are scalarised with it."""
-        num_prefs = preferences.shape[1]
-        repeat = lambda x: jnp.repeat(x, num_prefs, axis=0)
-        episodes = jax.tree.map(repeat, episodes)
-        w = preferences.reshape(-1, preferences.shape[-1])  # [B·K, m]
+        wᵀQ_tot)²). `fixed_preference` `[m]` (outer loop): rewards are scalarised with it.
+        Mapped over the K preferences with the episodes unbatched, so the layers that do not
+        read w (the agents' convolutions) run once per episode, not once per preference."""
+        losses, aux = jax.vmap(self._preference_loss, in_axes=(None, None, None, 1, None))(
+            params, target_params, episodes, preferences, fixed_preference
+        )
+        return losses.mean(), jax.tree.map(jnp.mean, aux)
+
+    def _preference_loss(self, params, target_params, episodes: Episodes, w, fixed_preference):
+        """The loss of `loss` with one preference per episode, w `[B, m]`."""
         reward = episodes.reward
         if fixed_preference is not None:
             reward = (reward * fixed_preference).sum(axis=-1, keepdims=True)
-        q = self._sequence_q(params["agent"], episodes, w)  # [B', T, N, A, H]
+        q = self._sequence_q(params["agent"], episodes, w)  # [B, T, N, A, H]
         q_target = self._sequence_q(target_params["agent"], episodes, w)
         taken = jnp.take_along_axis(q, episodes.action[..., None, None], axis=3)[:, :, :, 0]
         # Step t's target reads step t + 1; the last step's (always done) reads itself, masked.
@@ -634,7 +639,7 @@ class MOMIX:
         target_taken = jnp.take_along_axis(
             following(q_target), next_action[..., None, None], axis=3
         )[:, :, :, 0]
-        q_tot = self._mix_sequence(params["mixer"], taken, episodes.state, w)  # [B', T, H]
+        q_tot = self._mix_sequence(params["mixer"], taken, episodes.state, w)  # [B, T, H]
         next_tot = self._mix_sequence(
             target_params["mixer"], target_taken, following(episodes.state), w
         )
