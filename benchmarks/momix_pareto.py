@@ -11,7 +11,9 @@ the number of non-dominated points (raw objective units, mean ± standard error)
 ablation. One front plot per task (every run's seed-0 points) is written next to the JSON.
 Spec: specs/algos/momix.md and acceptance.md section 4 (c); the paper reports a larger
 hypervolume for MO-MIX than for outer-loop QMIX at equal budgets (+17 % MPE, +74 % SMAC).
-Run directories stay under `benchmarks/results/momix_pareto/<time>/<task>_<run>`.
+Run directories stay under `benchmarks/results/momix_pareto/<time>/<task>_<run>`. Defaults: 40,000
+env steps on `mo_matrix`; 1,000,000 on Cleanup (125 updates of 8 envs x 1000 steps, so that the
+Cleanup preset's 100-update epsilon decay ends; each seed needs about 6.5 GB of accelerator memory).
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ def main(argv: Sequence[str]) -> None:
     parser.add_argument("--runs", type=names_from(tuple(RUNS)), default=list(RUNS))
     parser.add_argument("--seeds", type=positive_int, default=5)
     parser.add_argument("--mo-matrix-steps", type=positive_int, default=40_000)
-    parser.add_argument("--cleanup-steps", type=positive_int, default=200_000)
+    parser.add_argument("--cleanup-steps", type=positive_int, default=1_000_000)
     args, overrides = parse_command_line(parser, argv)
     budgets = {"mo_matrix": args.mo_matrix_steps, "cleanup": args.cleanup_steps}
     base = RESULTS_DIR / "momix_pareto" / time.strftime("%Y-%m-%d_%H-%M-%S")
