@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from marl.run.cli import CONFIG_DIR
+from marl.run.cli import CONFIG_DIR, train_job
 from marl.run.devices import enable_compilation_cache
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +36,16 @@ def compose_config(overrides: list[str]):
 def read_metrics(run_dir: Path) -> list[dict]:
     with (Path(run_dir) / "metrics.jsonl").open() as handle:
         return [json.loads(line) for line in handle]
+
+
+def assert_resume_reproduces(run_dir: Path, overrides: list[str], lost_steps=(3, 4)) -> None:
+    """Delete the checkpoints of `lost_steps` (as if the run had stopped before them), resume the
+    run in `run_dir` with `overrides`, and check that its metrics equal the uninterrupted run's."""
+    reference = read_metrics(run_dir)
+    for step in lost_steps:
+        shutil.rmtree(Path(run_dir) / "checkpoints" / str(step))
+    assert train_job(compose_config([*overrides, "resume=true"]), run_dir) == 0
+    assert read_metrics(run_dir) == reference
 
 
 def run_script(script: str, args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess:

@@ -266,7 +266,8 @@ def test_non_dominated_matches_brute_force_and_is_sorted():
 def test_front_metrics_keys_and_raw_values():
     points = np.concatenate([FULL_FRONT, [(0.5, 0.5), (np.nan, 2.0), (1.0, 0.0)]])
     metrics = pareto.front_metrics(points, MO_MATRIX_REF)
-    assert set(metrics) == {
+    assert tuple(metrics) == pareto.FRONT_METRICS
+    assert pareto.FRONT_METRICS == (
         "num_nondominated",
         "hypervolume",
         "sparsity",
@@ -274,8 +275,7 @@ def test_front_metrics_keys_and_raw_values():
         "scaled_hypervolume",
         "scaled_sparsity",
         "scaled_spacing",
-    }
-    assert tuple(metrics) == pareto.FRONT_METRICS
+    )
     assert metrics["num_nondominated"] == 4
     assert metrics["hypervolume"] == pytest.approx(0.61, abs=1e-12)
     assert metrics["sparsity"] == pytest.approx(pareto.sparsity(FULL_FRONT))

@@ -6,12 +6,9 @@ the same trainer and runner path; `test_momix.py` runs its updates.)"""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-from conftest import compose_config, read_metrics, run_script
-
-from marl.run.cli import train_job
+from conftest import assert_resume_reproduces, read_metrics, run_script
 
 TINY = [
     "algo.num_envs=2",
@@ -63,11 +60,7 @@ def test_momix_trains_with_pareto_logs_checkpoints_and_exact_resume(tmp_path, ru
     assert evaluated == [False, True, False, True]
     assert reference[-1]["pareto/num_nondominated"] >= 1
     assert (run_dir / "pareto_front.png").stat().st_size > 0
-    # Lose the last two checkpoints and resume: the rest matches the uninterrupted run.
-    for step in (3, 4):
-        shutil.rmtree(run_dir / "checkpoints" / str(step))
-    assert train_job(compose_config([*overrides, "resume=true"]), run_dir) == 0
-    assert read_metrics(run_dir) == reference
+    assert_resume_reproduces(run_dir, overrides)
     if run == "momix_mo_matrix":
         evaluation_dir = tmp_path / "evaluation"
         result = run_script(
