@@ -5,8 +5,9 @@ qmix_outer] [--seeds 5] [--mo-matrix-steps N] [--cleanup-steps N] [device=gpu] [
 trains every run on every task for the same number of env steps (`qmix_outer` splits them over
 its G grid preferences), `--seeds` vmapped seeds per run, and prints per (task, run) the final
 greedy evaluation on the preference grid, averaged over seeds: hypervolume, sparsity, spacing and
-the number of non-dominated points (raw objective units, mean ± standard error), and on
-`mo_matrix` how many seeds recover exactly the supported front {(1,0), (0.6,0.6), (0,1)}.
+the number of non-dominated points (raw objective units, mean ± standard error; the mean alone
+for one seed), and on `mo_matrix` how many seeds recover exactly the supported front
+{(1,0), (0.6,0.6), (0,1)}.
 `momix_uniform` is MO-MIX without the exploration guide (`pref_dist=uniform`), the guide's
 ablation. One front plot per task (every run's seed-0 points) is written next to the JSON.
 Spec: specs/algos/momix.md and acceptance.md section 4 (c); the paper reports a larger
@@ -122,7 +123,9 @@ def main(argv: Sequence[str]) -> None:
             for name in METRICS:
                 mean, error = mean_and_error([metrics[name] for metrics in per_seed.values()])
                 row[name], row[f"{name}_error"] = mean, error
-                row[f"{name}_text"] = f"{mean:.4g} ± {error:.2g}"
+                row[f"{name}_text"] = (
+                    f"{mean:.4g}" if math.isnan(error) else f"{mean:.4g} ± {error:.2g}"
+                )
             if task == "mo_matrix":
                 row["recovered"] = sum(map(recovers_supported_front, points.values()))
                 row["recovered_text"] = f"{row['recovered']}/{len(points)}"

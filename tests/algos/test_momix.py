@@ -201,6 +201,17 @@ def test_outer_loop_runs_one_qmix_per_grid_preference():
     assert outer.network.num_objectives == 1 and not outer.conditioned
 
 
+def test_outer_loop_runs_one_at_a_time_give_the_vmapped_numbers():
+    _, together, together_metrics = trained(outer_loop=True)
+    _, apart, apart_metrics = trained(outer_loop=True, outer_loop_runs_at_once=2)
+    for name in together_metrics:
+        np.testing.assert_allclose(
+            apart_metrics[name], together_metrics[name], rtol=1e-5, atol=1e-6, err_msg=name
+        )
+    for got, expected in zip(jax.tree.leaves(apart), jax.tree.leaves(together), strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_same_seed_same_numbers():
     _, _, first = trained()
     second = jax.device_get(whole_run(trainer())(jax.random.PRNGKey(0))[1])
@@ -231,6 +242,7 @@ def test_act_is_greedy_on_the_scalarised_q_of_memoryless_agents():
         ({"buffer_episodes": 2}, "algo.buffer_episodes"),
         ({"guide_mix": 1.5}, "algo.guide_mix"),
         ({"outer_loop_budget": "half"}, "algo.outer_loop_budget"),
+        ({"outer_loop_runs_at_once": -1}, "algo.outer_loop_runs_at_once"),
         ({"total_timesteps": 5}, "algo.total_timesteps"),
     ],
 )
