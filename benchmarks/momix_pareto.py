@@ -14,7 +14,8 @@ Spec: specs/algos/momix.md and acceptance.md section 4 (c); the paper reports a 
 hypervolume for MO-MIX than for outer-loop QMIX at equal budgets (+17 % MPE, +74 % SMAC).
 Run directories stay under `benchmarks/results/momix_pareto/<time>/<task>_<run>`. Defaults: 40,000
 env steps on `mo_matrix`; 1,000,000 on Cleanup (125 updates of 8 envs x 1000 steps, so that the
-Cleanup preset's 100-update epsilon decay ends; each seed needs about 6.5 GB of accelerator memory).
+Cleanup preset's 100-update epsilon decay ends; per seed about 6.5 GB of accelerator memory for
+MO-MIX and 10 GB for the outer loop, whose preset updates its 11 runs one at a time).
 """
 
 from __future__ import annotations
