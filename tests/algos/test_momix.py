@@ -201,7 +201,7 @@ def test_outer_loop_runs_one_qmix_per_grid_preference():
     assert outer.network.num_objectives == 1 and not outer.conditioned
 
 
-def test_outer_loop_runs_one_at_a_time_give_the_vmapped_numbers():
+def test_outer_loop_runs_in_groups_give_the_vmapped_numbers():
     _, together, together_metrics = trained(outer_loop=True)
     _, apart, apart_metrics = trained(outer_loop=True, outer_loop_runs_at_once=2)
     for name in together_metrics:
