@@ -148,6 +148,68 @@ def test_one_objective_momix_loss_equals_outer_loop_qmix_loss_bit_for_bit():
     assert shapes == jax.tree.map(lambda leaf: leaf.shape, state.params)
 
 
+def step_by_step_td_loss(momix: MOMIX, params, target_params, episodes, preferences) -> float:
+    """momix.md §4's vector TD loss written as plain loops over episodes b, preferences k and
+    steps t, the agents' GRUs stepped one step at a time: the reference for `MOMIX.loss`."""
+    gamma, (num_episodes, horizon) = momix.config.gamma, episodes.done.shape
+    agents = np.arange(momix.num_agents)
+
+    def stepped_q(agent_params, b, w):
+        """[Q `[N, A, m]` at every step t] of episode b under w `[1, m]`."""
+        carry, prev_action, qs = momix.initial_carry(1), jnp.full((1, momix.num_agents), -1), []
+        for t in range(horizon):
+            q, carry = momix.agent_q(
+                agent_params,
+                episodes.obs[b, t][None],
+                momix._agent_extra(prev_action, w),
+                carry,
+            )
+            qs.append(q[0])
+            prev_action = episodes.action[b, t][None]
+        return qs
+
+    def q_tot(mixer_params, chosen, b, t, w):
+        z = momix.mixer_input(episodes.state[b, t][None], w)
+        return mix(momix.mixer, mixer_params, chosen[None], z)[0]
+
+    squared_errors = []
+    for b in range(num_episodes):
+        for k in range(preferences.shape[1]):
+            w = preferences[b, k][None]
+            online = stepped_q(params["agent"], b, w)
+            target = stepped_q(target_params["agent"], b, w)
+            for t in range(horizon):
+                chosen = online[t][agents, episodes.action[b, t]]  # [N, m]
+                y = episodes.reward[b, t]
+                if not episodes.done[b, t]:
+                    next_action = jnp.argmax(online[t + 1] @ w[0], axis=-1)  # double Q
+                    bootstrap = q_tot(
+                        target_params["mixer"], target[t + 1][agents, next_action], b, t + 1, w
+                    )
+                    y = y + gamma * bootstrap
+                error = y - q_tot(params["mixer"], chosen, b, t, w)
+                squared_errors.append(float((error**2).sum()))
+    return float(np.mean(squared_errors))
+
+
+def test_vector_td_loss_matches_a_step_by_step_reference():
+    """Along multi-step episodes: the GRU carried across steps, the previous action as input,
+    the double-Q target from step t + 1 and no bootstrap at a done step (one mid-episode)."""
+    momix, state, _ = trained()
+    assert momix.horizon == 3
+    target_params = jax.jit(momix.init)(jax.random.PRNGKey(1)).params  # differs from online
+    episodes = jax.tree.map(lambda x: x[:3], state.buffer.episodes)
+    episodes = episodes.replace(done=episodes.done.at[0, 1].set(True))
+    assert episodes.done[:, -1].all() and int(episodes.done.sum()) == 4
+    preferences = jnp.stack(
+        [episodes.preference, jnp.tile(jnp.asarray([0.3, 0.7]), (3, 1))], axis=1
+    )  # [B, K = 2, m]
+    loss, _ = jax.jit(momix.loss)(state.params, target_params, episodes, preferences)
+    expected = step_by_step_td_loss(momix, state.params, target_params, episodes, preferences)
+    assert expected > 0
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+
+
 def test_outer_loop_loss_scalarises_the_reward_vector():
     _, state, _ = trained()
     outer = trainer(outer_loop=True)
